@@ -1,0 +1,264 @@
+import c from 'compact-encoding'
+import b4a from 'b4a'
+import { MAX_BLOCK_BYTES, MAX_COLOR_LENGTH, MAX_NAME_LENGTH } from '../limits.js'
+
+/// The block format this build writes and the newest it understands.
+/// A block of a higher version stops the document ("upgrade swarmpad").
+export const BLOCK_VERSION = 1
+
+/// Member roles. Owners are indexers and manage membership; writers edit.
+export type Role = 'owner' | 'writer'
+
+/// A 32-byte public key (a writer core key).
+export type Key = Uint8Array
+
+export interface UpdateBlock {
+  kind: 'update'
+  /// Author's wall clock in ms (informational: used for history, never for order).
+  time: number
+  /// One Yjs update in format V1.
+  yjs: Uint8Array
+}
+
+export interface AddWriterBlock {
+  kind: 'add-writer'
+  key: Key
+  role: Role
+}
+
+export interface RemoveWriterBlock {
+  kind: 'remove-writer'
+  key: Key
+}
+
+export interface ProfileBlock {
+  kind: 'profile'
+  name: string
+  color: string
+  /// The device (swarm) public key this writer's presence comes from, if any.
+  device: Key | null
+}
+
+export interface MetaBlock {
+  kind: 'meta'
+  /// A title shown instead of the local name, empty when unset.
+  title: string
+}
+
+/// Written by an owner when the document moved to a successor (re-key).
+/// The successor's key and encryption key are sealed to each remaining member.
+export interface MovedBlock {
+  kind: 'moved'
+  key: Key
+  sealed: Array<{ writer: Key; box: Uint8Array }>
+}
+
+export type Block = UpdateBlock | AddWriterBlock | RemoveWriterBlock | ProfileBlock | MetaBlock | MovedBlock
+
+/// The result of decoding an untrusted block.
+export type DecodeResult =
+  | { ok: true; block: Block }
+  | { ok: false; newerVersion: number }
+  | { ok: false; newerVersion: null; reason: string }
+
+const KIND_TAGS = {
+  update: 1,
+  'add-writer': 2,
+  'remove-writer': 3,
+  profile: 4,
+  meta: 5,
+  moved: 6
+} as const
+
+const ROLE_TAGS = { owner: 1, writer: 2 } as const
+
+const MAX_SEALED = 1000
+const MAX_SEALED_BOX = 256
+
+type State = ReturnType<typeof c.state>
+
+function preencodeBody(state: State, block: Block): void {
+  switch (block.kind) {
+    case 'update':
+      c.uint.preencode(state, block.time)
+      c.buffer.preencode(state, block.yjs)
+      break
+    case 'add-writer':
+      c.fixed32.preencode(state, block.key)
+      c.uint8.preencode(state, 0)
+      break
+    case 'remove-writer':
+      c.fixed32.preencode(state, block.key)
+      break
+    case 'profile':
+      c.string.preencode(state, block.name)
+      c.string.preencode(state, block.color)
+      c.uint8.preencode(state, 0)
+      if (block.device) c.fixed32.preencode(state, block.device)
+      break
+    case 'meta':
+      c.string.preencode(state, block.title)
+      break
+    case 'moved':
+      c.fixed32.preencode(state, block.key)
+      c.uint.preencode(state, block.sealed.length)
+      for (const s of block.sealed) {
+        c.fixed32.preencode(state, s.writer)
+        c.buffer.preencode(state, s.box)
+      }
+      break
+  }
+}
+
+function encodeBody(state: State, block: Block): void {
+  switch (block.kind) {
+    case 'update':
+      c.uint.encode(state, block.time)
+      c.buffer.encode(state, block.yjs)
+      break
+    case 'add-writer':
+      c.fixed32.encode(state, block.key)
+      c.uint8.encode(state, ROLE_TAGS[block.role])
+      break
+    case 'remove-writer':
+      c.fixed32.encode(state, block.key)
+      break
+    case 'profile':
+      c.string.encode(state, block.name)
+      c.string.encode(state, block.color)
+      c.uint8.encode(state, block.device ? 1 : 0)
+      if (block.device) c.fixed32.encode(state, block.device)
+      break
+    case 'meta':
+      c.string.encode(state, block.title)
+      break
+    case 'moved':
+      c.fixed32.encode(state, block.key)
+      c.uint.encode(state, block.sealed.length)
+      for (const s of block.sealed) {
+        c.fixed32.encode(state, s.writer)
+        c.buffer.encode(state, s.box)
+      }
+      break
+  }
+}
+
+/// Encode a block of the current version. Throws on values this build would
+/// itself refuse to decode (so a bad local block never reaches the log).
+export function encodeBlock(block: Block): Uint8Array {
+  const problem = checkBlock(block)
+  if (problem !== null) throw new RangeError(`Invalid ${block.kind} block: ${problem}`)
+  const state = c.state()
+  c.uint.preencode(state, BLOCK_VERSION)
+  c.uint8.preencode(state, 0)
+  preencodeBody(state, block)
+  state.buffer = b4a.allocUnsafe(state.end)
+  c.uint.encode(state, BLOCK_VERSION)
+  c.uint8.encode(state, KIND_TAGS[block.kind])
+  encodeBody(state, block)
+  if (state.end > MAX_BLOCK_BYTES) {
+    throw new RangeError(`Block of ${state.end} bytes exceeds ${MAX_BLOCK_BYTES}`)
+  }
+  return state.buffer
+}
+
+/// Decode an untrusted block. Total: never throws.
+///
+/// Rejected: empty or over-cap input, unknown kinds, truncation, trailing
+/// bytes, non-canonical encodings (overlong varints, invalid UTF-8: a block
+/// must re-encode to exactly its own bytes) and values outside their rules.
+/// A version above BLOCK_VERSION is reported separately: the caller must stop,
+/// not skip, because a newer peer may rely on it.
+export function decodeBlock(bytes: Uint8Array): DecodeResult {
+  const fail = (reason: string): DecodeResult => ({ ok: false, newerVersion: null, reason })
+  if (!(bytes instanceof Uint8Array) || bytes.length === 0) return fail('empty block')
+  if (bytes.length > MAX_BLOCK_BYTES) return fail(`block of ${bytes.length} bytes exceeds ${MAX_BLOCK_BYTES}`)
+  let block: Block
+  try {
+    const state = c.state(0, bytes.length, bytes)
+    const version = c.uint.decode(state)
+    if (version > BLOCK_VERSION) return { ok: false, newerVersion: version }
+    if (version < 1) return fail(`unknown block version ${version}`)
+    const tag = c.uint8.decode(state)
+    block = decodeBody(state, tag)
+    if (state.start !== state.end) return fail('trailing bytes')
+  } catch (err) {
+    return fail(err instanceof Error && err.message.startsWith('block:') ? err.message.slice(7) : 'truncated or malformed block')
+  }
+  const problem = checkBlock(block)
+  if (problem !== null) return fail(problem)
+  let again: Uint8Array
+  try {
+    again = encodeBlock(block)
+  } catch {
+    return fail('block does not re-encode')
+  }
+  if (!b4a.equals(again, bytes)) return fail('non-canonical encoding')
+  return { ok: true, block }
+}
+
+function decodeBody(state: State, tag: number): Block {
+  switch (tag) {
+    case KIND_TAGS.update:
+      return { kind: 'update', time: c.uint.decode(state), yjs: c.buffer.decode(state) ?? b4a.alloc(0) }
+    case KIND_TAGS['add-writer']: {
+      const key = c.fixed32.decode(state)
+      const roleTag = c.uint8.decode(state)
+      const role = roleTag === ROLE_TAGS.owner ? 'owner' : roleTag === ROLE_TAGS.writer ? 'writer' : null
+      if (role === null) throw new Error(`block: unknown role ${roleTag}`)
+      return { kind: 'add-writer', key, role }
+    }
+    case KIND_TAGS['remove-writer']:
+      return { kind: 'remove-writer', key: c.fixed32.decode(state) }
+    case KIND_TAGS.profile: {
+      const name = c.string.decode(state)
+      const color = c.string.decode(state)
+      const flags = c.uint8.decode(state)
+      if (flags > 1) throw new Error(`block: unknown profile flags ${flags}`)
+      const device = flags === 1 ? c.fixed32.decode(state) : null
+      return { kind: 'profile', name, color, device }
+    }
+    case KIND_TAGS.meta:
+      return { kind: 'meta', title: c.string.decode(state) }
+    case KIND_TAGS.moved: {
+      const key = c.fixed32.decode(state)
+      const count = c.uint.decode(state)
+      if (count > MAX_SEALED) throw new Error('block: too many sealed keys')
+      const sealed: MovedBlock['sealed'] = []
+      for (let i = 0; i < count; i++) {
+        sealed.push({ writer: c.fixed32.decode(state), box: c.buffer.decode(state) ?? b4a.alloc(0) })
+      }
+      return { kind: 'moved', key, sealed }
+    }
+    default:
+      throw new Error(`block: unknown block kind ${tag}`)
+  }
+}
+
+const COLOR = /^#[0-9a-f]{6}$/
+
+/// Rules on values that the byte layout alone cannot express. Null when fine.
+export function checkBlock(block: Block): string | null {
+  switch (block.kind) {
+    case 'update':
+      if (!Number.isSafeInteger(block.time) || block.time < 0) return 'time must be a non-negative integer'
+      if (block.yjs.length === 0) return 'empty update'
+      return null
+    case 'add-writer':
+    case 'remove-writer':
+      return block.key.length === 32 ? null : 'key must be 32 bytes'
+    case 'profile':
+      if (block.name.length > MAX_NAME_LENGTH) return `name longer than ${MAX_NAME_LENGTH}`
+      if (/[\u0000-\u001f\u007f]/.test(block.name)) return 'name holds control characters'
+      if (block.color.length > MAX_COLOR_LENGTH || (block.color !== '' && !COLOR.test(block.color))) {
+        return 'color must be #rrggbb'
+      }
+      return null
+    case 'meta':
+      return block.title.length > MAX_NAME_LENGTH * 4 ? 'title too long' : null
+    case 'moved':
+      if (block.sealed.length > MAX_SEALED) return 'too many sealed keys'
+      for (const s of block.sealed) if (s.box.length > MAX_SEALED_BOX) return 'sealed key too large'
+      return null
+  }
+}

@@ -1,0 +1,57 @@
+/// Stable, greppable error identities. The CLI maps them to exit statuses; the
+/// daemon API sends `code` and `message`; tests assert on `code`.
+export type ErrorCode =
+  | 'USAGE' // bad command-line usage: exit 2
+  | 'BAD_ARGUMENT' // a value that does not parse or is out of range
+  | 'DOC_NOT_FOUND'
+  | 'DOC_EXISTS'
+  | 'INVALID_KEY'
+  | 'STORAGE_LOCKED' // another process owns the storage root
+  | 'STORAGE_CORRUPT'
+  | 'STORAGE_ACCESS' // EACCES, ENOSPC, ENOTDIR ...
+  | 'LIBRARY_CORRUPT'
+  | 'NOT_WRITABLE' // this device may not write to the document
+  | 'NOT_OWNER'
+  | 'STALE_VERSION' // an edit based on a version too old to rebase
+  | 'BAD_CHANGE' // an edit that does not fit the document
+  | 'TOO_LARGE'
+  | 'UPGRADE_REQUIRED' // a peer wrote a block of a newer format
+  | 'CLOSED'
+  | 'INVALID_INVITE'
+  | 'INVITE_USED'
+  | 'INVITE_EXPIRED'
+  | 'INVITE_CANCELLED'
+  | 'PAIRING_REJECTED'
+  | 'TIMEOUT'
+  | 'DAEMON_UNAVAILABLE'
+  | 'PORT_IN_USE'
+  | 'PEER_PROTOCOL'
+  | 'INTERNAL'
+
+export class SwarmpadError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'SwarmpadError'
+    this.code = code
+  }
+
+  static usage(message: string): SwarmpadError {
+    return new SwarmpadError('USAGE', message)
+  }
+
+  static badArgument(message: string): SwarmpadError {
+    return new SwarmpadError('BAD_ARGUMENT', message)
+  }
+}
+
+/// True for errors that carry one of our codes.
+export function isSwarmpadError(err: unknown, code?: ErrorCode): err is SwarmpadError {
+  return err instanceof SwarmpadError && (code === undefined || err.code === code)
+}
+
+/// The message of any thrown value, for one-line reports.
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message
+  return String(err)
+}

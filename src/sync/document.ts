@@ -1,0 +1,601 @@
+import * as Y from 'yjs'
+import b4a from 'b4a'
+import Autobase, { type UpdateChanges } from 'autobase'
+import type Corestore from 'corestore'
+import { ChangeSet, Text } from '@codemirror/state'
+import type { Duplex } from 'node:stream'
+import { Resource } from '../resource.js'
+import { SwarmpadError } from '../errors.js'
+import { encodeBlock, type Block, type Key, type Role } from '../doc/blocks.js'
+import { activeMembers, clientIdFor, findMember, type Member, type Membership } from '../doc/membership.js'
+import { decodeRejectionEntry, decodeSnapshotEntry, decodeUpdateEntry, type RejectionEntry, type UpdateEntry } from '../doc/entries.js'
+import { changeSetOf, deltaToChangeSet, diffChanges, type DeltaOp, type TextChange } from '../doc/changes.js'
+import { TEXT_ROOT } from '../doc/yjs-guard.js'
+import { MAX_INSERT_CHUNK, MAX_REBASE_VERSIONS, MAX_TEXT_LENGTH } from '../limits.js'
+import { AppendQueue } from './append-queue.js'
+import { closeView, createApply, openView, readMembership, UPGRADE_REASON, type DocumentView } from './view.js'
+
+/// Where a change came from: this device's edit() or the shared log.
+export type ChangeOrigin = 'local' | 'remote'
+
+/// Emitted as `change` for every new version of the text.
+export interface DocumentChange {
+  /// The version after this change; the change turns version - 1 into it.
+  version: number
+  changes: ChangeSet
+  origin: ChangeOrigin
+}
+
+export interface EditResult {
+  version: number
+  /// The changes as applied to the current text (after rebasing).
+  changes: ChangeSet
+  /// Resolves when the block holding the edit is durable in this device's log.
+  durable: Promise<void>
+}
+
+/// The life of a document: `open`, `needs-upgrade` (a peer wrote a newer block
+/// format: nothing more is applied until swarmpad is upgraded) or `closed`.
+export type DocumentState = 'opening' | 'open' | 'needs-upgrade' | 'closed'
+
+export interface DocumentOptions {
+  /// The document key; null creates a new document with this device as owner.
+  key: Key | null
+  /// Encrypts every core of the document at rest. Required: documents are never stored in the clear.
+  encryptionKey: Uint8Array
+  /// Autobase ack interval in ms (indexers sign the linearized order this often).
+  ackInterval?: number
+}
+
+const LOCAL = Symbol('swarmpad-local')
+const REMOTE = Symbol('swarmpad-remote')
+
+/// A swarmpad document: a Y.Text whose updates live in an Autobase.
+///
+/// Local edits go into the device's Y.Doc at once and into the log through an
+/// append queue. Remote edits arrive as view entries that the Autobase
+/// `update` hook reports; they are folded into the Y.Doc outside apply(), so
+/// the Y.Doc is a cache derived from the view, rebuilt from the newest
+/// snapshot when an update it had folded leaves the view.
+export class SwarmDocument extends Resource {
+  readonly store: Corestore
+  private readonly options: DocumentOptions
+  private base!: Autobase<DocumentView>
+  private ydoc!: Y.Doc
+  private ytext!: Y.Text
+  private queue!: AppendQueue
+
+  private textValue: Text = Text.empty
+  private versionValue = 0
+  /// ChangeSets of the last versions: history[i] turns firstVersion + i into the next.
+  private history: ChangeSet[] = []
+  private firstVersion = 0
+
+  /// Update entries folded into the Y.Doc so far, and the identities
+  /// (member:seq) of the recent ones, to detect an entry leaving the view.
+  private folded = 0
+  private foldedIds: string[] = []
+  private foldedIdsStart = 0
+  /// Lowest view length a truncation left since the last fold (Infinity: none).
+  private truncatedTo = Infinity
+  private folding: Promise<void> = Promise.resolve()
+  private foldScheduled = false
+  private loaded = false
+  private ownMember = -1
+  /// This device's log length when opened: own entries from before it may
+  /// still have to be folded; newer ones are already in the Y.Doc.
+  private sessionStartSeq = 0
+  /// Every update this device made durable this session. The Y.Doc always
+  /// holds them, so folding skips our own entries and a rebuild re-applies these.
+  private ownSession: Uint8Array[] = []
+
+  private membershipCache: Membership | null = null
+  state: DocumentState = 'opening'
+  interruptReason: string | null = null
+
+  constructor(store: Corestore, options: DocumentOptions) {
+    super()
+    this.store = store
+    this.options = options
+  }
+
+  /// The document key: share it (with the encryption key) to give read access.
+  get key(): Buffer {
+    return this.base.key
+  }
+
+  get discoveryKey(): Buffer {
+    return this.base.discoveryKey
+  }
+
+  /// This device's writer key for this document.
+  get writerKey(): Buffer {
+    return this.base.local.key
+  }
+
+  get encryptionKey(): Uint8Array {
+    return this.options.encryptionKey
+  }
+
+  get writable(): boolean {
+    return this.base.writable && this.state === 'open'
+  }
+
+  /// The Autobase, for the network layer (wakeup, replication stats).
+  get autobase(): Autobase<DocumentView> {
+    return this.base
+  }
+
+  /// The current text, as a CodeMirror Text (a rope: cheap to slice).
+  get text(): Text {
+    return this.textValue
+  }
+
+  get version(): number {
+    return this.versionValue
+  }
+
+  /// The Yjs clientID of this device in this document.
+  get clientId(): number {
+    return clientIdFor(this.writerKey)
+  }
+
+  /// Blocks this device appended to its log during this session, and the
+  /// local updates they carried.
+  get appendStats(): { blocks: number; updates: number; unsaved: number } {
+    return { blocks: this.queue.blocks, updates: this.queue.updates, unsaved: this.queue.unsaved.length }
+  }
+
+  protected override async _open(): Promise<void> {
+    const { key, encryptionKey, ackInterval } = this.options
+    if (!(encryptionKey instanceof Uint8Array) || encryptionKey.length !== 32) {
+      throw new SwarmpadError('BAD_ARGUMENT', 'a document needs a 32-byte encryption key')
+    }
+    const apply = createApply(() => this.base.key)
+    this.base = new Autobase<DocumentView>(this.store, key, {
+      open: openView,
+      apply,
+      update: (view, changes) => this.onViewUpdate(view, changes),
+      close: closeView,
+      encryptionKey,
+      encrypted: true,
+      ...(ackInterval !== undefined ? { ackInterval } : {})
+    })
+    this.base.on('error', (err: unknown) => this.emit('error', err))
+    this.base.on('interrupt', (reason: unknown) => {
+      this.state = 'needs-upgrade'
+      this.interruptReason = typeof reason === 'string' ? reason : UPGRADE_REASON
+      this.queue?.stop()
+      this.emit('interrupt', this.interruptReason)
+    })
+    this.base.on('writable', () => this.emit('writable'))
+    this.base.on('unwritable', () => this.emit('unwritable'))
+    this.queue = new AppendQueue(
+      (block) => this.base.append(block),
+      (err) => this.emit('append-error', err),
+      (yjs) => this.ownSession.push(yjs)
+    )
+    await this.base.ready()
+    if (this.state === 'needs-upgrade') throw new SwarmpadError('UPGRADE_REQUIRED', this.interruptReason ?? UPGRADE_REASON)
+    this.sessionStartSeq = this.base.local.length
+    this.ydoc = this.newYDoc()
+    this.ytext = this.ydoc.getText(TEXT_ROOT)
+    await this.serial(() => this.rebuild(false))
+    this.loaded = true
+    this.state = 'open'
+    this.scheduleFold()
+  }
+
+  protected override async _close(): Promise<void> {
+    if (this.state !== 'needs-upgrade') this.state = 'closed'
+    this.queue?.stop()
+    if (this.base) await this.base.close()
+    await this.folding.catch(() => {})
+    this.ydoc?.destroy()
+    await this.store.close()
+  }
+
+  /// Replicate this document's cores over a duplex stream (a Hyperswarm
+  /// connection, or one end of an in-process pipe in tests).
+  replicate(stream: Duplex | boolean): Duplex {
+    return this.store.replicate(stream)
+  }
+
+  /// Fetch what connected peers have and apply it.
+  async update(): Promise<void> {
+    await this.base.update()
+    await this.settled()
+  }
+
+  /// Resolves once every view entry seen so far is folded into the text.
+  async settled(): Promise<void> {
+    for (let i = 0; i < 100 && (this.foldScheduled || this.pendingFold()); i++) {
+      this.scheduleFold()
+      await this.folding
+    }
+  }
+
+  /// Resolves when every local edit so far is durable in this device's log.
+  async flush(): Promise<void> {
+    await this.queue.flush()
+  }
+
+  // --- local edits ---
+
+  /// Apply CodeMirror-style changes made against `baseVersion`.
+  ///
+  /// Changes against an older version are rebased over what happened since
+  /// (up to MAX_REBASE_VERSIONS back). The text changes at once; `durable`
+  /// resolves when the block holding the edit is in this device's log.
+  edit(changes: readonly TextChange[] | ChangeSet, baseVersion: number = this.versionValue): EditResult {
+    this.assertWritable()
+    if (!Number.isInteger(baseVersion) || baseVersion > this.versionValue || baseVersion < this.firstVersion) {
+      throw new SwarmpadError('STALE_VERSION', `Version ${baseVersion} is not between ${this.firstVersion} and ${this.versionValue}`)
+    }
+    let cs: ChangeSet
+    try {
+      cs = changeSetOf(changes, this.lengthAt(baseVersion))
+    } catch (err) {
+      throw new SwarmpadError('BAD_CHANGE', err instanceof Error ? err.message : String(err))
+    }
+    for (let v = baseVersion; v < this.versionValue; v++) cs = cs.map(this.history[v - this.firstVersion]!)
+    if (cs.empty) return { version: this.versionValue, changes: cs, durable: Promise.resolve() }
+    if (cs.newLength > MAX_TEXT_LENGTH) {
+      throw new SwarmpadError('TOO_LARGE', `The text would be ${cs.newLength} characters long; the limit is ${MAX_TEXT_LENGTH}`)
+    }
+
+    const updates: Uint8Array[] = []
+    const collect = (update: Uint8Array, origin: unknown) => {
+      if (origin === LOCAL) updates.push(update)
+    }
+    this.ydoc.on('update', collect)
+    try {
+      this.applyToYText(cs)
+    } finally {
+      this.ydoc.off('update', collect)
+    }
+    let durable: Promise<void> = Promise.resolve()
+    for (const u of updates) durable = this.queue.push(u)
+    durable.catch(() => {}) // callers that ignore durability must not see an unhandled rejection
+    this.advance(cs, 'local')
+    return { version: this.versionValue, changes: cs, durable }
+  }
+
+  /// Replace the whole text with `text` as a minimal diff, so concurrent
+  /// edits elsewhere in the document survive.
+  replaceText(text: string): EditResult {
+    return this.edit(diffChanges(this.textValue.toString(), text))
+  }
+
+  private assertWritable(): void {
+    if (this.state === 'needs-upgrade') throw new SwarmpadError('UPGRADE_REQUIRED', this.interruptReason ?? UPGRADE_REASON)
+    if (this.state !== 'open') throw new SwarmpadError('CLOSED', 'document is not open')
+    if (!this.base.writable) throw new SwarmpadError('NOT_WRITABLE', 'this device may read this document but not write to it')
+  }
+
+  /// Apply a ChangeSet to the Y.Text in LOCAL transactions. Inserts longer
+  /// than MAX_INSERT_CHUNK are split across transactions so each Yjs update
+  /// fits in one block.
+  private applyToYText(cs: ChangeSet): void {
+    const steps: Array<{ at: number; del: number; insert: string }> = []
+    cs.iterChanges((fromA, toA, fromB, _toB, inserted) => {
+      steps.push({ at: fromB, del: toA - fromA, insert: inserted.toString() })
+    })
+    const totalInsert = steps.reduce((n, s) => n + s.insert.length, 0)
+    if (totalInsert <= MAX_INSERT_CHUNK) {
+      this.ydoc.transact(() => {
+        for (const s of steps) {
+          if (s.del > 0) this.ytext.delete(s.at, s.del)
+          if (s.insert.length > 0) this.ytext.insert(s.at, s.insert)
+        }
+      }, LOCAL)
+      return
+    }
+    for (const s of steps) {
+      if (s.del > 0) this.ydoc.transact(() => this.ytext.delete(s.at, s.del), LOCAL)
+      for (let off = 0; off < s.insert.length; off += MAX_INSERT_CHUNK) {
+        let end = Math.min(s.insert.length, off + MAX_INSERT_CHUNK)
+        // Never split a surrogate pair across transactions.
+        if (end < s.insert.length && isHighSurrogate(s.insert.charCodeAt(end - 1))) end--
+        const piece = s.insert.slice(off, end)
+        this.ydoc.transact(() => this.ytext.insert(s.at + off, piece), LOCAL)
+        off = end - MAX_INSERT_CHUNK
+      }
+    }
+  }
+
+  private lengthAt(version: number): number {
+    if (version === this.versionValue) return this.textValue.length
+    return this.history[version - this.firstVersion]!.length
+  }
+
+  private advance(cs: ChangeSet, origin: ChangeOrigin): void {
+    this.textValue = cs.apply(this.textValue)
+    this.history.push(cs)
+    this.versionValue++
+    if (this.history.length > MAX_REBASE_VERSIONS) {
+      const drop = this.history.length - MAX_REBASE_VERSIONS
+      this.history.splice(0, drop)
+      this.firstVersion += drop
+    }
+    this.emit('change', { version: this.versionValue, changes: cs, origin } satisfies DocumentChange)
+  }
+
+  // --- membership ---
+
+  /// The membership as of the current view.
+  async membership(): Promise<Membership> {
+    if (this.membershipCache === null) this.membershipCache = await readMembership(this.base.view, this.base.key)
+    return this.membershipCache
+  }
+
+  async members(): Promise<Member[]> {
+    return activeMembers(await this.membership())
+  }
+
+  /// This device's member record, or null when it is not (or no longer) a member.
+  async self(): Promise<Member | null> {
+    const m = findMember(await this.membership(), this.writerKey)
+    return m !== undefined && !m.removed ? m : null
+  }
+
+  /// Add a device as a collaborator (`writer`) or an owner device (`owner`).
+  /// Resolves when apply() has accepted it; throws with apply()'s reason otherwise.
+  async addMember(key: Key, role: Role): Promise<void> {
+    await this.appendControl({ kind: 'add-writer', key, role }, (m) => {
+      const x = findMember(m, key)
+      return x !== undefined && !x.removed && x.role === role
+    })
+  }
+
+  async removeMember(key: Key): Promise<void> {
+    await this.appendControl({ kind: 'remove-writer', key }, (m) => {
+      const x = findMember(m, key)
+      return x === undefined || x.removed
+    })
+  }
+
+  /// Set this device's name, colour and presence key in the document.
+  async setProfile(profile: { name: string; color: string; device?: Key | null }): Promise<void> {
+    const block: Block = { kind: 'profile', name: profile.name, color: profile.color, device: profile.device ?? null }
+    await this.appendControl(block, (m) => {
+      const x = findMember(m, this.writerKey)
+      return x !== undefined && x.name === profile.name && x.color === profile.color
+    })
+  }
+
+  /// Append a membership block and check its effect once applied locally.
+  private async appendControl(block: Block, accepted: (m: Membership) => boolean): Promise<void> {
+    this.assertWritable()
+    let bytes: Uint8Array
+    try {
+      bytes = encodeBlock(block)
+    } catch (err) {
+      throw new SwarmpadError('BAD_ARGUMENT', err instanceof Error ? err.message : String(err))
+    }
+    const rejectionsBefore = this.base.view.rejections.length
+    await this.base.append(bytes)
+    this.membershipCache = null
+    const m = await this.membership()
+    if (accepted(m)) return
+    const rejections = await this.rejections(rejectionsBefore)
+    const mine = rejections.reverse().find((r) => b4a.equals(r.writer, this.writerKey))
+    const code = mine?.reason.startsWith('only owners') ? 'NOT_OWNER' : 'BAD_ARGUMENT'
+    throw new SwarmpadError(code, mine ? mine.reason : `the ${block.kind} block was not applied`)
+  }
+
+  /// Blocks apply() refused (the same list on every peer), from index `from`.
+  async rejections(from = 0): Promise<RejectionEntry[]> {
+    const out: RejectionEntry[] = []
+    const core = this.base.view.rejections
+    for (let i = from; i < core.length; i++) {
+      const b = await core.get(i, { wait: false })
+      if (b !== null) out.push(decodeRejectionEntry(b))
+    }
+    return out
+  }
+
+  /// Accepted updates in linearized order, from index `from` (entries that
+  /// are not on this device, after a fast-forward, are skipped).
+  async *updates(from = 0): AsyncGenerator<UpdateEntry & { index: number }> {
+    const core = this.base.view.updates
+    for (let i = from; i < core.length; i++) {
+      const b = await core.get(i, { wait: false })
+      if (b !== null) yield { index: i, ...decodeUpdateEntry(b) }
+    }
+  }
+
+  /// The number of accepted updates in the view.
+  get updateCount(): number {
+    return this.base.view.updates.length
+  }
+
+  // --- folding the view into the Y.Doc ---
+
+  private newYDoc(): Y.Doc {
+    const doc = new Y.Doc({ gc: true })
+    return doc
+  }
+
+  /// The Autobase update hook: note what changed; the fold runs outside.
+  private async onViewUpdate(_view: DocumentView, changes: UpdateChanges): Promise<void> {
+    const members = changes.get('members')
+    if (members !== undefined && (members.to !== members.from || members.shared !== members.from)) {
+      this.membershipCache = null
+      this.emit('members')
+    }
+    const updates = changes.get('updates')
+    if (updates === undefined) return
+    if (updates.shared < updates.from) this.truncatedTo = Math.min(this.truncatedTo, updates.shared)
+    if (this.loaded) this.scheduleFold()
+  }
+
+  private pendingFold(): boolean {
+    return this.loaded && (this.truncatedTo !== Infinity || this.folded !== this.base.view.updates.length)
+  }
+
+  private scheduleFold(): void {
+    if (this.foldScheduled || this.closingOrClosed) return
+    this.foldScheduled = true
+    void this.serial(async () => {
+      this.foldScheduled = false
+      await this.fold()
+    })
+  }
+
+  private serial(task: () => Promise<void>): Promise<void> {
+    const run = this.folding.then(task, task)
+    this.folding = run.catch((err) => {
+      if (!this.closingOrClosed) this.emit('error', err)
+    })
+    return run
+  }
+
+  /// Bring the Y.Doc up to the view: fold new entries, or rebuild when an
+  /// entry that was folded has left the view.
+  private async fold(): Promise<void> {
+    if (this.closingOrClosed || this.state !== 'open') return
+    const core = this.base.view.updates
+    if (this.truncatedTo !== Infinity) {
+      const from = Math.min(this.truncatedTo, this.folded)
+      this.truncatedTo = Infinity
+      if (from < this.folded) {
+        if (from < this.foldedIdsStart || !(await this.stillInView(from))) {
+          await this.rebuild(true)
+          return
+        }
+        // Every folded entry is still there: the rest is new or a repeat, and
+        // Yjs ignores repeats.
+        this.folded = from
+        this.foldedIds.length = from - this.foldedIdsStart
+      }
+    }
+    if (this.ownMember === -1) this.ownMember = (await this.self())?.n ?? -1
+    const end = core.length
+    if (end <= this.folded) return
+    const updates: Uint8Array[] = []
+    for (let i = this.folded; i < end; i++) {
+      const block = await core.get(i)
+      if (block === null) throw new Error(`update ${i} is unavailable`)
+      const entry = decodeUpdateEntry(block)
+      this.foldedIds.push(`${entry.member}:${entry.seq}`)
+      const own = entry.member === this.ownMember && entry.seq >= this.sessionStartSeq
+      if (!own) updates.push(entry.yjs)
+    }
+    this.folded = end
+    this.pruneFoldedIds()
+    if (updates.length > 0) this.applyRemote(updates)
+  }
+
+  /// Whether every entry folded at or after `from` is still in the view.
+  private async stillInView(from: number): Promise<boolean> {
+    const core = this.base.view.updates
+    const present = new Set<string>()
+    for (let i = from; i < core.length; i++) {
+      const block = await core.get(i)
+      if (block === null) return false
+      const e = decodeUpdateEntry(block)
+      present.add(`${e.member}:${e.seq}`)
+    }
+    for (let i = from; i < this.folded; i++) {
+      if (!present.has(this.foldedIds[i - this.foldedIdsStart]!)) return false
+    }
+    return true
+  }
+
+  /// Entries below the signed length never reorder: forget their identities.
+  private pruneFoldedIds(): void {
+    const signed = Math.min(this.base.view.updates.signedLength ?? 0, this.folded)
+    if (signed > this.foldedIdsStart) {
+      this.foldedIds.splice(0, signed - this.foldedIdsStart)
+      this.foldedIdsStart = signed
+    }
+  }
+
+  /// Integrate remote updates into the Y.Doc and emit the change.
+  private applyRemote(updates: Uint8Array[]): void {
+    const before = this.textValue.length
+    let delta: DeltaOp[] | null = null
+    const observer = (event: Y.YTextEvent) => {
+      delta = event.delta as DeltaOp[]
+    }
+    this.ytext.observe(observer)
+    try {
+      this.ydoc.transact(() => {
+        for (const u of updates) Y.applyUpdate(this.ydoc, u, REMOTE)
+      }, REMOTE)
+    } finally {
+      this.ytext.unobserve(observer)
+      this.keepClientId()
+    }
+    if (delta !== null) this.advance(deltaToChangeSet(delta, before), 'remote')
+  }
+
+  /// Yjs picks a new random clientID when a remote transaction advances its
+  /// own one (our own blocks from an earlier session): always put ours back.
+  private keepClientId(): void {
+    const id = this.clientId
+    if (this.ydoc.clientID !== id) this.ydoc.clientID = id
+  }
+
+  /// Build the Y.Doc from the newest snapshot and the updates after it, then
+  /// re-apply local edits that are not durable yet. With `announce`, the
+  /// difference to the old text is emitted as a remote change.
+  private async rebuild(announce: boolean): Promise<void> {
+    const view = this.base.view
+    const doc = this.newYDoc()
+    const text = doc.getText(TEXT_ROOT)
+    const parts: Uint8Array[] = []
+    let from = 0
+    if (view.snapshots.length > 0) {
+      const block = await view.snapshots.get(view.snapshots.length - 1)
+      if (block === null) throw new Error('snapshot unavailable')
+      const snap = decodeSnapshotEntry(block)
+      parts.push(snap.state)
+      from = snap.updates
+    }
+    const end = view.updates.length
+    const ids: string[] = []
+    for (let i = from; i < end; i++) {
+      const block = await view.updates.get(i)
+      if (block === null) throw new Error(`update ${i} unavailable`)
+      const entry = decodeUpdateEntry(block)
+      ids.push(`${entry.member}:${entry.seq}`)
+      parts.push(entry.yjs)
+    }
+    const self = findMember(await readMembership(view, this.base.key), this.base.local.key)
+    // No awaits from here on: local edits cannot slip between reading what
+    // this device wrote and swapping the Y.Doc.
+    if (this.ownSession.length > 1) this.ownSession = [Y.mergeUpdates(this.ownSession)]
+    parts.push(...this.ownSession, ...this.queue.unsaved)
+    if (parts.length > 0) Y.applyUpdate(doc, Y.mergeUpdates(parts), REMOTE)
+    this.ownMember = self?.n ?? -1
+    const old = this.ydoc
+    this.ydoc = doc
+    this.ytext = text
+    this.keepClientId()
+    this.folded = end
+    this.foldedIds = ids
+    this.foldedIdsStart = from
+    this.membershipCache = null
+    if (old !== doc) old.destroy()
+
+    const next = text.toString()
+    if (!announce) {
+      this.textValue = textOf(next)
+      return
+    }
+    const cs = changeSetOf(diffChanges(this.textValue.toString(), next), this.textValue.length)
+    if (!cs.empty) this.advance(cs, 'remote')
+  }
+}
+
+/// A CodeMirror Text of a string, splitting lines at "\n" only, so "\r"
+/// stays a character and lengths match the Y.Text exactly.
+export function textOf(s: string): Text {
+  return Text.of(s.split('\n'))
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff
+}

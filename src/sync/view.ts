@@ -1,0 +1,168 @@
+import * as Y from 'yjs'
+import b4a from 'b4a'
+import type { AutobaseNode, HostCalls, ViewStore } from 'autobase'
+import type Hypercore from 'hypercore'
+import { decodeBlock, type Key } from '../doc/blocks.js'
+import { decide, decodeMembership, encodeMembership, findMember, genesis, type Membership } from '../doc/membership.js'
+import {
+  decodeSnapshotEntry,
+  decodeUpdateEntry,
+  encodeRejectionEntry,
+  encodeSnapshotEntry,
+  encodeUpdateEntry
+} from '../doc/entries.js'
+import { guardUpdate } from '../doc/yjs-guard.js'
+import { SNAPSHOT_INTERVAL } from '../limits.js'
+
+/// The views every peer derives from the linearized blocks.
+export interface DocumentView {
+  /// One entry per accepted update (UpdateEntry).
+  updates: Hypercore
+  /// Every SNAPSHOT_INTERVAL accepted updates, the merged document (SnapshotEntry).
+  snapshots: Hypercore
+  /// The membership after each change to it (Membership record).
+  members: Hypercore
+  /// Every refused block with its reason (RejectionEntry).
+  rejections: Hypercore
+}
+
+export const VIEW_NAMES = ['updates', 'snapshots', 'members', 'rejections'] as const
+
+export function openView(store: ViewStore): DocumentView {
+  return {
+    updates: store.get('updates'),
+    snapshots: store.get('snapshots'),
+    members: store.get('members'),
+    rejections: store.get('rejections')
+  }
+}
+
+export async function closeView(view: DocumentView): Promise<void> {
+  await Promise.all(VIEW_NAMES.map((name) => view[name].close()))
+}
+
+/// The current membership: the newest record, or the creator alone.
+export async function readMembership(view: DocumentView, creator: Key): Promise<Membership> {
+  if (view.members.length === 0) return genesis(creator)
+  const last = await view.members.get(view.members.length - 1)
+  if (last === null) throw new Error('membership record unavailable')
+  return decodeMembership(last)
+}
+
+/// The message apply() interrupts the document with when a newer peer wrote.
+export const UPGRADE_REASON = 'upgrade swarmpad: a member uses a newer block format'
+
+/// Build the apply() handler of a document created by `creator()` (the Autobase key).
+///
+/// Deterministic and total: it reads and writes only the view, never throws on
+/// bad input, and records every refusal with its reason, so every peer that
+/// applies the same blocks ends with the same views.
+export function createApply(creator: () => Key) {
+  return async function apply(nodes: AutobaseNode[], view: DocumentView, host: HostCalls): Promise<void> {
+    let membership = await readMembership(view, creator())
+
+    const reject = async (node: AutobaseNode, reason: string) => {
+      await view.rejections.append(encodeRejectionEntry({ writer: node.from.key, seq: node.length - 1, reason }))
+    }
+
+    for (const node of nodes) {
+      if (node.value === null) continue // an ack
+      const signer = node.from.key
+      const author = findMember(membership, signer)
+      if (author === undefined || author.removed) {
+        await reject(node, 'signer is not a member')
+        continue
+      }
+
+      const decoded = decodeBlock(node.value)
+      if (!decoded.ok) {
+        if (decoded.newerVersion !== null) {
+          // Skipping would make old and new peers' documents differ: stop instead.
+          host.interrupt(`${UPGRADE_REASON} (version ${decoded.newerVersion})`)
+          return
+        }
+        await reject(node, decoded.reason)
+        continue
+      }
+
+      const decision = decide(membership, signer, decoded.block, (key) => host.removeable(key))
+      switch (decision.action) {
+        case 'reject':
+          await reject(node, decision.reason)
+          break
+
+        case 'update': {
+          if (decoded.block.kind !== 'update') break
+          const verdict = guardUpdate(decoded.block.yjs)
+          if (!verdict.ok) {
+            await reject(node, `bad update: ${verdict.reason}`)
+            break
+          }
+          const { clients, deleteRanges } = verdict.shape
+          if (clients.length === 0 && deleteRanges === 0) {
+            await reject(node, 'update changes nothing')
+            break
+          }
+          if (clients.some((id) => id !== decision.member.clientId)) {
+            await reject(node, 'update holds text authored by another writer')
+            break
+          }
+          await view.updates.append(
+            encodeUpdateEntry({ member: decision.member.n, seq: node.length - 1, time: decoded.block.time, yjs: decoded.block.yjs })
+          )
+          if (view.updates.length % SNAPSHOT_INTERVAL === 0) await writeSnapshot(view)
+          break
+        }
+
+        case 'add-writer':
+          await host.addWriter(decision.key, { indexer: decision.indexer })
+          membership = decision.next
+          await view.members.append(encodeMembership(membership))
+          break
+
+        case 'remove-writer':
+          try {
+            await host.removeWriter(decision.key)
+          } catch (err) {
+            await reject(node, `writer cannot be removed: ${err instanceof Error ? err.message : String(err)}`)
+            break
+          }
+          membership = decision.next
+          await view.members.append(encodeMembership(membership))
+          break
+
+        case 'membership':
+          membership = decision.next
+          await view.members.append(encodeMembership(membership))
+          break
+      }
+    }
+  }
+}
+
+/// Append Y.mergeUpdates([previous snapshot, ...updates since]) to `snapshots`.
+/// mergeUpdates is a pure function of its inputs, so every peer writes the
+/// same bytes (with the same Yjs version).
+async function writeSnapshot(view: DocumentView): Promise<void> {
+  const parts: Uint8Array[] = []
+  let from = 0
+  if (view.snapshots.length > 0) {
+    const prev = decodeSnapshotEntry(await mustGet(view.snapshots, view.snapshots.length - 1))
+    parts.push(prev.state)
+    from = prev.updates
+  }
+  for (let i = from; i < view.updates.length; i++) {
+    parts.push(decodeUpdateEntry(await mustGet(view.updates, i)).yjs)
+  }
+  await view.snapshots.append(encodeSnapshotEntry({ updates: view.updates.length, state: Y.mergeUpdates(parts) }))
+}
+
+async function mustGet(core: Hypercore, index: number): Promise<Buffer> {
+  const block = await core.get(index)
+  if (block === null) throw new Error(`view block ${index} unavailable`)
+  return block
+}
+
+export function keysEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return b4a.equals(a, b)
+}
