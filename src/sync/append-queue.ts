@@ -3,29 +3,39 @@ import { encodeBlock } from '../doc/blocks.js'
 import { MAX_UPDATE_BYTES } from '../limits.js'
 import { SwarmpadError } from '../errors.js'
 
-interface Pending {
-  update: Uint8Array
+interface Waiter {
   resolve: () => void
   reject: (err: Error) => void
+}
+
+/// Local updates merged together, with everyone waiting for them.
+interface Chunk {
+  update: Uint8Array
+  /// How many local updates this chunk holds.
+  count: number
+  waiters: Waiter[]
 }
 
 /// Turns local Yjs updates into blocks with at most one append in flight.
 ///
 /// An awaited Autobase append costs milliseconds while a keystroke costs
 /// microseconds, so updates that arrive while an append is in flight are
-/// merged (Y.mergeUpdates) into the next block, up to MAX_UPDATE_BYTES. Each
-/// update gets a promise that resolves when the block holding it is durable in
-/// this device's log. A failed append (a full disk) is retried with backoff:
-/// the edit stays "unsaved" rather than lost.
+/// merged into the next block, up to MAX_UPDATE_BYTES. Merging is done as a
+/// binary counter (two chunks of equal count merge into one), because
+/// Y.mergeUpdates of many updates at once costs quadratic time while merging
+/// two costs linear time: n updates cost O(n log n) in all. Each update gets a
+/// promise that resolves when the block holding it is durable in this
+/// device's log. A failed append (a full disk) is retried with backoff: the
+/// edit stays "unsaved" rather than lost.
 export class AppendQueue {
-  private pending: Pending[] = []
-  private inFlight: Pending[] = []
+  private pending: Chunk[] = []
+  private inFlight: Chunk[] = []
   private running = false
   private stopped = false
   private retryDelay = 0
   private retryTimer: NodeJS.Timeout | null = null
   private last: Promise<void> = Promise.resolve()
-  /// Blocks appended so far, and updates they carried (for stats and tests).
+  /// Blocks appended so far, and the local updates they carried.
   blocks = 0
   updates = 0
 
@@ -38,20 +48,21 @@ export class AppendQueue {
 
   /// Updates not yet durable (including those being appended), oldest first.
   get unsaved(): Uint8Array[] {
-    return [...this.inFlight, ...this.pending].map((p) => p.update)
+    return [...this.inFlight, ...this.pending].map((c) => c.update)
   }
 
   /// True when every pushed update is durable.
   get idle(): boolean {
-    return this.pending.length === 0
+    return this.pending.length === 0 && this.inFlight.length === 0
   }
 
   push(update: Uint8Array): Promise<void> {
     if (this.stopped) return Promise.reject(new SwarmpadError('CLOSED', 'document is closed'))
     const promise = new Promise<void>((resolve, reject) => {
-      this.pending.push({ update, resolve, reject })
+      this.pending.push({ update, count: 1, waiters: [{ resolve, reject }] })
     })
     this.last = promise
+    this.compact()
     if (!this.running && this.retryTimer === null) void this.run()
     return promise
   }
@@ -73,7 +84,20 @@ export class AppendQueue {
 
   private rejectAll(): void {
     const err = new SwarmpadError('CLOSED', 'document closed before the edit was saved')
-    for (const p of this.pending.splice(0)) p.reject(err)
+    for (const c of this.pending.splice(0)) for (const w of c.waiters) w.reject(err)
+  }
+
+  /// Merge the newest chunks while the last two hold equally many updates.
+  private compact(): void {
+    while (this.pending.length >= 2) {
+      const b = this.pending[this.pending.length - 1]!
+      const a = this.pending[this.pending.length - 2]!
+      if (a.count > b.count || a.update.length + b.update.length > MAX_UPDATE_BYTES / 2) return
+      this.pending.pop()
+      a.update = Y.mergeUpdates([a.update, b.update])
+      a.count += b.count
+      for (const w of b.waiters) a.waiters.push(w)
+    }
   }
 
   private async run(): Promise<void> {
@@ -81,14 +105,14 @@ export class AppendQueue {
     try {
       while (this.pending.length > 0 && !this.stopped) {
         const batch = this.takeBatch()
-        const yjs = batch.length === 1 ? batch[0]!.update : Y.mergeUpdates(batch.map((p) => p.update))
+        const yjs = batch.length === 1 ? batch[0]!.update : Y.mergeUpdates(batch.map((c) => c.update))
         let block: Uint8Array
         try {
           block = encodeBlock({ kind: 'update', time: this.now(), yjs })
         } catch (err) {
           // Too large to ever be accepted: retrying cannot help.
           const tooLarge = new SwarmpadError('TOO_LARGE', err instanceof Error ? err.message : String(err))
-          for (const p of batch) p.reject(tooLarge)
+          for (const c of batch) for (const w of c.waiters) w.reject(tooLarge)
           continue
         }
         this.inFlight = batch
@@ -96,11 +120,8 @@ export class AppendQueue {
           await this.append(block)
         } catch (err) {
           this.inFlight = []
-          if (this.stopped) {
-            this.pending.unshift(...batch)
-            break
-          }
           this.pending.unshift(...batch)
+          if (this.stopped) break
           this.onError(err)
           this.retryDelay = Math.min(5000, this.retryDelay === 0 ? 50 : this.retryDelay * 2)
           this.retryTimer = setTimeout(() => {
@@ -113,8 +134,10 @@ export class AppendQueue {
         this.retryDelay = 0
         this.onDurable(yjs)
         this.blocks++
-        this.updates += batch.length
-        for (const p of batch) p.resolve()
+        for (const c of batch) {
+          this.updates += c.count
+          for (const w of c.waiters) w.resolve()
+        }
       }
     } finally {
       this.running = false
@@ -122,8 +145,8 @@ export class AppendQueue {
     }
   }
 
-  /// The oldest updates whose merge stays within MAX_UPDATE_BYTES (at least one).
-  private takeBatch(): Pending[] {
+  /// The oldest chunks whose merge stays within MAX_UPDATE_BYTES (at least one).
+  private takeBatch(): Chunk[] {
     let bytes = 0
     let n = 0
     while (n < this.pending.length) {

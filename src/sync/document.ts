@@ -47,6 +47,22 @@ export interface DocumentOptions {
   ackInterval?: number
 }
 
+/// Local changes waiting for their Yjs transaction. Positions of each step
+/// are in the text as it is after the steps before it.
+interface LocalBatch {
+  steps: Array<{ at: number; del: number; insert: string }>
+  inserted: number
+  done: Promise<void>
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+/// Most edits gathered into one Yjs transaction before it is flushed anyway.
+const MAX_BATCH_STEPS = 4096
+
+/// How long close() waits for pending edits to reach the log.
+const CLOSE_FLUSH_TIMEOUT = 5000
+
 const LOCAL = Symbol('swarmpad-local')
 const REMOTE = Symbol('swarmpad-remote')
 
@@ -88,6 +104,8 @@ export class SwarmDocument extends Resource {
   /// Every update this device made durable this session. The Y.Doc always
   /// holds them, so folding skips our own entries and a rebuild re-applies these.
   private ownSession: Uint8Array[] = []
+  /// Local changes not yet in the Y.Doc (see queueLocal()).
+  private localBatch: LocalBatch | null = null
 
   private membershipCache: Membership | null = null
   state: DocumentState = 'opening'
@@ -187,6 +205,12 @@ export class SwarmDocument extends Resource {
   }
 
   protected override async _close(): Promise<void> {
+    if (this.state === 'open' && this.queue) {
+      // Save what was typed: pending edits go into the log before closing
+      // (bounded, in case the disk refuses them).
+      this.flushLocal()
+      await Promise.race([this.queue.flush(), new Promise((r) => setTimeout(r, CLOSE_FLUSH_TIMEOUT).unref())])
+    }
     if (this.state !== 'needs-upgrade') this.state = 'closed'
     this.queue?.stop()
     if (this.base) await this.base.close()
@@ -217,6 +241,7 @@ export class SwarmDocument extends Resource {
 
   /// Resolves when every local edit so far is durable in this device's log.
   async flush(): Promise<void> {
+    this.flushLocal()
     await this.queue.flush()
   }
 
@@ -244,19 +269,7 @@ export class SwarmDocument extends Resource {
       throw new SwarmpadError('TOO_LARGE', `The text would be ${cs.newLength} characters long; the limit is ${MAX_TEXT_LENGTH}`)
     }
 
-    const updates: Uint8Array[] = []
-    const collect = (update: Uint8Array, origin: unknown) => {
-      if (origin === LOCAL) updates.push(update)
-    }
-    this.ydoc.on('update', collect)
-    try {
-      this.applyToYText(cs)
-    } finally {
-      this.ydoc.off('update', collect)
-    }
-    let durable: Promise<void> = Promise.resolve()
-    for (const u of updates) durable = this.queue.push(u)
-    durable.catch(() => {}) // callers that ignore durability must not see an unhandled rejection
+    const durable = this.queueLocal(cs)
     this.advance(cs, 'local')
     return { version: this.versionValue, changes: cs, durable }
   }
@@ -273,35 +286,82 @@ export class SwarmDocument extends Resource {
     if (!this.base.writable) throw new SwarmpadError('NOT_WRITABLE', 'this device may read this document but not write to it')
   }
 
-  /// Apply a ChangeSet to the Y.Text in LOCAL transactions. Inserts longer
-  /// than MAX_INSERT_CHUNK are split across transactions so each Yjs update
-  /// fits in one block.
-  private applyToYText(cs: ChangeSet): void {
-    const steps: Array<{ at: number; del: number; insert: string }> = []
+  /// Queue a local change for the Y.Doc. Edits that arrive together (in one
+  /// turn of the event loop) go into one Yjs transaction: one update to
+  /// encode and merge instead of one per keystroke. The text (a rope) is
+  /// already current; everything that reads the Y.Doc calls flushLocal() first.
+  private queueLocal(cs: ChangeSet): Promise<void> {
+    let batch = this.localBatch
+    if (batch === null) {
+      let resolve!: () => void
+      let reject!: (err: Error) => void
+      const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)))
+      done.catch(() => {}) // callers that ignore durability must not see an unhandled rejection
+      batch = this.localBatch = { steps: [], inserted: 0, done, resolve, reject }
+      setImmediate(() => this.flushLocal())
+    }
+    const steps = batch.steps
     cs.iterChanges((fromA, toA, fromB, _toB, inserted) => {
-      steps.push({ at: fromB, del: toA - fromA, insert: inserted.toString() })
+      const text = inserted.toString()
+      steps.push({ at: fromB, del: toA - fromA, insert: text })
+      batch.inserted += text.length
     })
-    const totalInsert = steps.reduce((n, s) => n + s.insert.length, 0)
-    if (totalInsert <= MAX_INSERT_CHUNK) {
-      this.ydoc.transact(() => {
-        for (const s of steps) {
-          if (s.del > 0) this.ytext.delete(s.at, s.del)
-          if (s.insert.length > 0) this.ytext.insert(s.at, s.insert)
-        }
-      }, LOCAL)
+    const done = batch.done
+    if (steps.length >= MAX_BATCH_STEPS || batch.inserted >= MAX_INSERT_CHUNK) this.flushLocal()
+    return done
+  }
+
+  /// Apply queued local changes to the Y.Text, in LOCAL transactions of at
+  /// most MAX_INSERT_CHUNK inserted characters each (so every Yjs update fits
+  /// in one block), and hand the updates to the append queue.
+  private flushLocal(): void {
+    const batch = this.localBatch
+    if (batch === null) return
+    this.localBatch = null
+    if (this.state !== 'open') {
+      batch.reject(new SwarmpadError('CLOSED', 'document closed before the edit was saved'))
       return
     }
-    for (const s of steps) {
-      if (s.del > 0) this.ydoc.transact(() => this.ytext.delete(s.at, s.del), LOCAL)
-      for (let off = 0; off < s.insert.length; off += MAX_INSERT_CHUNK) {
-        let end = Math.min(s.insert.length, off + MAX_INSERT_CHUNK)
-        // Never split a surrogate pair across transactions.
-        if (end < s.insert.length && isHighSurrogate(s.insert.charCodeAt(end - 1))) end--
-        const piece = s.insert.slice(off, end)
-        this.ydoc.transact(() => this.ytext.insert(s.at + off, piece), LOCAL)
-        off = end - MAX_INSERT_CHUNK
-      }
+    const updates: Uint8Array[] = []
+    const collect = (update: Uint8Array, origin: unknown) => {
+      if (origin === LOCAL) updates.push(update)
     }
+    this.ydoc.on('update', collect)
+    try {
+      let i = 0
+      const steps = batch.steps
+      while (i < steps.length) {
+        this.ydoc.transact(() => {
+          let budget = MAX_INSERT_CHUNK
+          while (i < steps.length && (budget > 0 || steps[i]!.insert.length === 0)) {
+            const s = steps[i]!
+            if (s.del > 0) {
+              this.ytext.delete(s.at, s.del)
+              s.del = 0
+            }
+            if (s.insert.length <= budget) {
+              if (s.insert.length > 0) this.ytext.insert(s.at, s.insert)
+              budget -= s.insert.length
+              i++
+              continue
+            }
+            // Split a long insert; never between the halves of a surrogate pair.
+            let cut = budget
+            if (isHighSurrogate(s.insert.charCodeAt(cut - 1))) cut--
+            if (cut <= 0) break
+            this.ytext.insert(s.at, s.insert.slice(0, cut))
+            s.at += cut
+            s.insert = s.insert.slice(cut)
+            budget = 0
+          }
+        }, LOCAL)
+      }
+    } finally {
+      this.ydoc.off('update', collect)
+    }
+    let last: Promise<void> = Promise.resolve()
+    for (const u of updates) last = this.queue.push(u)
+    last.then(batch.resolve, batch.reject)
   }
 
   private lengthAt(version: number): number {
@@ -313,7 +373,8 @@ export class SwarmDocument extends Resource {
     this.textValue = cs.apply(this.textValue)
     this.history.push(cs)
     this.versionValue++
-    if (this.history.length > MAX_REBASE_VERSIONS) {
+    // Trim in large steps so keeping the history costs O(1) per version.
+    if (this.history.length >= 2 * MAX_REBASE_VERSIONS) {
       const drop = this.history.length - MAX_REBASE_VERSIONS
       this.history.splice(0, drop)
       this.firstVersion += drop
@@ -514,6 +575,7 @@ export class SwarmDocument extends Resource {
 
   /// Integrate remote updates into the Y.Doc and emit the change.
   private applyRemote(updates: Uint8Array[]): void {
+    this.flushLocal()
     const before = this.textValue.length
     let delta: DeltaOp[] | null = null
     const observer = (event: Y.YTextEvent) => {
@@ -566,6 +628,7 @@ export class SwarmDocument extends Resource {
     const self = findMember(await readMembership(view, this.base.key), this.base.local.key)
     // No awaits from here on: local edits cannot slip between reading what
     // this device wrote and swapping the Y.Doc.
+    this.flushLocal()
     if (this.ownSession.length > 1) this.ownSession = [Y.mergeUpdates(this.ownSession)]
     parts.push(...this.ownSession, ...this.queue.unsaved)
     if (parts.length > 0) Y.applyUpdate(doc, Y.mergeUpdates(parts), REMOTE)

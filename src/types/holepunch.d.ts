@@ -145,3 +145,11 @@ declare module 'autobase' {
     static getLocalCore(store: Corestore, handlers?: Record<string, unknown>, encryptionKey?: Uint8Array | null): Hypercore
   }
 }
+
+declare module 'z32' {
+  const z32: {
+    encode(data: Uint8Array | string): string
+    decode(s: string, out?: Uint8Array): Uint8Array
+  }
+  export default z32
+}
