@@ -382,6 +382,29 @@ export class SwarmDocument extends Resource {
     this.emit('change', { version: this.versionValue, changes: cs, origin } satisfies DocumentChange)
   }
 
+  // --- positions that survive concurrent edits (for cursors) ---
+
+  /// Encode an offset of the current text as a Yjs relative position: it
+  /// stays next to the same character while others edit around it.
+  relativePosition(offset: number, assoc = 0): Uint8Array {
+    this.flushLocal()
+    const clamped = Math.max(0, Math.min(this.textValue.length, Math.floor(offset)))
+    return Y.encodeRelativePosition(Y.createRelativePositionFromTypeIndex(this.ytext, clamped, assoc))
+  }
+
+  /// The current offset of a relative position, or null when it does not
+  /// decode or points at something this document does not hold (yet).
+  offsetOf(relative: Uint8Array): number | null {
+    this.flushLocal()
+    try {
+      const pos = Y.createAbsolutePositionFromRelativePosition(Y.decodeRelativePosition(relative), this.ydoc)
+      if (pos === null || pos.type !== this.ytext) return null
+      return Math.max(0, Math.min(this.textValue.length, pos.index))
+    } catch {
+      return null
+    }
+  }
+
   // --- membership ---
 
   /// The membership as of the current view.
