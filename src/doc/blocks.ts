@@ -237,6 +237,10 @@ function decodeBody(state: State, tag: number): Block {
 
 const COLOR = /^#[0-9a-f]{6}$/
 
+/// A UTF-16 surrogate without its partner. UTF-8 cannot carry one: it would
+/// be written as U+FFFD, so the block would not say what its author meant.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
 /// Rules on values that the byte layout alone cannot express. Null when fine.
 export function checkBlock(block: Block): string | null {
   switch (block.kind) {
@@ -250,12 +254,14 @@ export function checkBlock(block: Block): string | null {
     case 'profile':
       if (block.name.length > MAX_NAME_LENGTH) return `name longer than ${MAX_NAME_LENGTH}`
       if (/[\u0000-\u001f\u007f]/.test(block.name)) return 'name holds control characters'
+      if (LONE_SURROGATE.test(block.name)) return 'name is not valid UTF-16 (lone surrogate)'
       if (block.color.length > MAX_COLOR_LENGTH || (block.color !== '' && !COLOR.test(block.color))) {
         return 'color must be #rrggbb'
       }
       return null
     case 'meta':
-      return block.title.length > MAX_NAME_LENGTH * 4 ? 'title too long' : null
+      if (block.title.length > MAX_NAME_LENGTH * 4) return 'title too long'
+      return LONE_SURROGATE.test(block.title) ? 'title is not valid UTF-16 (lone surrogate)' : null
     case 'moved':
       if (block.sealed.length > MAX_SEALED) return 'too many sealed keys'
       for (const s of block.sealed) if (s.box.length > MAX_SEALED_BOX) return 'sealed key too large'
