@@ -1,0 +1,437 @@
+import Hyperswarm, { type PeerDiscoverySession, type SwarmConnection } from 'hyperswarm'
+import HyperDHT, { type DhtKeyPair } from 'hyperdht'
+import b4a from 'b4a'
+import { Resource } from '../resource.js'
+import { SwarmpadError } from '../errors.js'
+import type { OpenDocument, Swarmpad } from '../swarmpad.js'
+import type { SwarmDocument } from '../sync/document.js'
+import { formatBootstrap, type NodeAddress } from './bootstrap.js'
+import { LanDiscovery, type LanStatus } from './lan.js'
+import {
+  decodePresence,
+  DocumentPresence,
+  emptyPresenceStats,
+  encodePresence,
+  PRESENCE_HEARTBEAT_MS,
+  PRESENCE_MIN_INTERVAL_MS,
+  PresenceConnection,
+  type PresenceDropReason,
+  type PresenceStats
+} from './presence.js'
+import { documentPeers, documentStatus, sameStatus, type DocumentSyncStatus } from './status.js'
+
+export interface NetworkOptions {
+  /// DHT bootstrap nodes. Unset: HyperDHT's public bootstrap nodes. An empty
+  /// list: none at all (an island network: only LAN discovery finds peers).
+  bootstrap?: NodeAddress[]
+  /// Discover peers on the local network by multicast DNS (default true).
+  lan?: boolean
+  /// IPv4 addresses of the interfaces LAN discovery uses (default: all non-internal).
+  lanInterfaces?: string[]
+  /// The device key pair; default `store.createKeyPair('swarmpad/device')`.
+  keyPair?: DhtKeyPair
+  /// Address the swarm's DHT sockets bind to (default all interfaces).
+  /// Tests on one machine use 127.0.0.1.
+  host?: string
+  /// UDP port of the swarm's DHT (default: HyperDHT's, or any free one).
+  port?: number
+  /// Publish this device's key in its member record of every writable open
+  /// document (`setProfile({ device })`), which presence needs. Default true.
+  publishDevice?: boolean
+}
+
+/// What `swarmpad status` shows about the network.
+export interface NetworkStatus {
+  /// This device's public key (hex): what peers see as the connection's key.
+  device: string
+  /// `public` (HyperDHT's bootstrap nodes), `none`, or the configured host:port list.
+  bootstrap: string
+  lan: LanStatus | { enabled: false }
+  /// Devices connected now.
+  peers: number
+  documents: DocumentSyncStatus[]
+  presence: PresenceStats
+}
+
+/// How often statuses are recomputed besides the events that change them
+/// (remote bitfield updates have no event of their own).
+const STATUS_POLL_MS = 250
+
+/// How long to wait after a LAN node appears before refreshing every topic's
+/// announcement, so several nodes found together cause one refresh.
+const LAN_REFRESH_DELAY_MS = 100
+
+interface Joined {
+  open: OpenDocument
+  doc: SwarmDocument
+  topic: string
+  session: PeerDiscoverySession
+  presence: DocumentPresence
+  status: DocumentSyncStatus | undefined
+  lastSent: number
+  sendTimer: NodeJS.Timeout | null
+  publishing: boolean
+  listeners: Array<[string, (...args: unknown[]) => void]>
+}
+
+/// The swarm of one device: one Hyperswarm on the HyperDHT, joined to the
+/// discovery key of every open document of a Swarmpad.
+///
+/// Every connection replicates the whole Corestore (so every open document,
+/// each in its own namespace) and carries the presence channel. Hyperswarm
+/// keeps at most one connection per remote device key, whatever number of
+/// topics the two devices share. A peer that connects knowing only a
+/// discovery key (every DHT node sees it) gets no core: Hypercore opens a
+/// core's replication only after the remote proves it holds the core's key
+/// (a capability bound to the Noise handshake), and the blocks themselves are
+/// encrypted with the document's encryption key, so a peer without both learns
+/// nothing but that this device serves the topic.
+///
+/// Events: `connection` / `disconnection` (remote device key hex),
+/// `status` (DocumentSyncStatus, whenever one changes), `lan-node` (NodeAddress),
+/// `presence-dropped` ({ reason, from }), `warning` (Error).
+export class Network extends Resource {
+  readonly swarmpad: Swarmpad
+  private readonly options: NetworkOptions
+  swarm!: Hyperswarm
+  lan: LanDiscovery | null = null
+  keyPair!: DhtKeyPair
+  private readonly joined = new Map<string, Joined>()
+  private readonly channels = new Map<SwarmConnection, PresenceConnection>()
+  private readonly connected = new Set<string>()
+  readonly presenceStats: PresenceStats = emptyPresenceStats()
+  private heartbeat: NodeJS.Timeout | null = null
+  private poll: NodeJS.Timeout | null = null
+  private lanRefresh: NodeJS.Timeout | null = null
+  private readonly onOpen = (open: OpenDocument) => this.join(open)
+  private readonly onClose = (open: OpenDocument) => void this.leave(open.doc)
+
+  constructor(swarmpad: Swarmpad, options: NetworkOptions = {}) {
+    super()
+    this.swarmpad = swarmpad
+    this.options = options
+  }
+
+  /// This device's public key: the remote key its peers see.
+  get publicKey(): Buffer {
+    return this.keyPair.publicKey
+  }
+
+  /// Remote device keys (hex) connected now.
+  get peers(): string[] {
+    return [...this.connected]
+  }
+
+  protected override async _open(): Promise<void> {
+    const { bootstrap, lan = true, host, port, lanInterfaces } = this.options
+    await this.swarmpad.ready()
+    this.keyPair = this.options.keyPair ?? (await this.swarmpad.store.createKeyPair('swarmpad/device'))
+    const dht = new HyperDHT({
+      keyPair: this.keyPair,
+      ...(bootstrap !== undefined ? { bootstrap } : {}),
+      ...(host !== undefined ? { host } : {}),
+      ...(port !== undefined ? { port } : {})
+    })
+    this.swarm = new Hyperswarm({ dht, keyPair: this.keyPair })
+    this.own({ close: () => this.swarm.destroy() })
+    this.swarm.on('connection', (conn: SwarmConnection) => this.onConnection(conn))
+
+    if (lan) {
+      this.lan = new LanDiscovery({
+        ...(lanInterfaces !== undefined ? { interfaces: lanInterfaces } : {}),
+        onNode: (node) => {
+          dht.addNode(node)
+          this.emit('lan-node', node)
+          this.scheduleLanRefresh()
+        }
+      })
+      this.lan.on('warning', (err: unknown) => this.emit('warning', err))
+      this.own(this.lan)
+      await this.lan.ready()
+      for (const node of this.lan.nodes) dht.addNode(node)
+    }
+
+    this.heartbeat = setInterval(() => this.beat(), PRESENCE_HEARTBEAT_MS)
+    this.heartbeat.unref()
+    this.poll = setInterval(() => this.updateStatuses(), STATUS_POLL_MS)
+    this.poll.unref()
+
+    this.swarmpad.on('document-open', this.onOpen)
+    this.swarmpad.on('document-close', this.onClose)
+    for (const open of this.swarmpad.documents) this.join(open)
+  }
+
+  protected override async _close(): Promise<void> {
+    this.swarmpad.off('document-open', this.onOpen)
+    this.swarmpad.off('document-close', this.onClose)
+    if (this.heartbeat) clearInterval(this.heartbeat)
+    if (this.poll) clearInterval(this.poll)
+    if (this.lanRefresh) clearTimeout(this.lanRefresh)
+    for (const j of [...this.joined.values()]) await this.leave(j.doc)
+    for (const ch of this.channels.values()) ch.close()
+    this.channels.clear()
+    // The swarm (and its DHT) and LAN discovery are closed as owned children.
+  }
+
+  /// Resolves when every topic has been announced and looked up once and the
+  /// connections found so far are open.
+  async flush(): Promise<void> {
+    await this.swarm.flush()
+  }
+
+  // --- documents ---
+
+  private join(open: OpenDocument): void {
+    if (this.closingOrClosed) return
+    const doc = open.doc
+    if (!doc.opened || doc.closingOrClosed) return
+    const topic = b4a.toString(doc.discoveryKey, 'hex')
+    if (this.joined.has(topic)) return
+    const session = this.swarm.join(doc.discoveryKey, { server: true, client: true })
+    const presence = new DocumentPresence(doc)
+    const j: Joined = { open, doc, topic, session, presence, status: undefined, lastSent: 0, sendTimer: null, publishing: false, listeners: [] }
+    this.joined.set(topic, j)
+    const listen = (event: string, fn: (...args: unknown[]) => void) => {
+      doc.on(event, fn)
+      j.listeners.push([event, fn])
+    }
+    const recheck = () => this.updateStatus(j)
+    const local = doc.autobase.local
+    const onLocal = (event: string) => {
+      local.on(event, recheck)
+      j.listeners.push([`local:${event}`, recheck])
+    }
+    for (const e of ['append', 'peer-add', 'peer-remove', 'upload']) onLocal(e)
+    listen('members', () => {
+      void presence.refreshMembers().then(() => this.sendPresence(j))
+      void this.publishDevice(j)
+    })
+    listen('writable', () => void this.publishDevice(j))
+    void presence.refreshMembers().then(() => this.sendPresence(j))
+    void this.publishDevice(j)
+    this.updateStatus(j)
+  }
+
+  private async leave(doc: SwarmDocument): Promise<void> {
+    const topic = b4a.toString(doc.discoveryKey, 'hex')
+    const j = this.joined.get(topic)
+    if (!j) return
+    this.joined.delete(topic)
+    for (const [event, fn] of j.listeners) {
+      if (event.startsWith('local:')) doc.autobase?.local?.off(event.slice(6), fn)
+      else doc.off(event, fn)
+    }
+    if (j.sendTimer) clearTimeout(j.sendTimer)
+    // Tell the peers at once rather than letting them time out.
+    this.broadcast(j, false)
+    j.presence.close()
+    const offline: DocumentSyncStatus = { ...(j.status ?? documentStatus(doc, this.connected)), state: 'offline', label: 'offline', peers: 0, syncedPeers: 0 }
+    this.emit('status', offline)
+    if (!this.swarm.destroyed) await this.swarm.leave(doc.discoveryKey).catch(() => {})
+  }
+
+  private joinedOf(doc: SwarmDocument): Joined {
+    const j = this.joined.get(b4a.toString(doc.discoveryKey, 'hex'))
+    if (!j) throw new SwarmpadError('DOC_NOT_FOUND', 'this document is not open on the network')
+    return j
+  }
+
+  /// Make this device's member record carry the device key, so peers accept
+  /// its presence. Appends one `profile` block the first time only.
+  private async publishDevice(j: Joined): Promise<void> {
+    if (this.options.publishDevice === false || j.publishing || this.closingOrClosed) return
+    const doc = j.doc
+    if (!doc.writable) return
+    j.publishing = true
+    try {
+      const self = await doc.self()
+      if (self === null || (self.device !== null && b4a.equals(self.device, this.keyPair.publicKey))) return
+      await doc.setProfile({ name: self.name, color: self.color, device: this.keyPair.publicKey })
+    } catch (err) {
+      if (!doc.closingOrClosed && !this.closingOrClosed) this.emit('warning', err)
+    } finally {
+      j.publishing = false
+    }
+  }
+
+  // --- presence ---
+
+  /// The presence of an open document: `peers()`, `online()`, `update` events.
+  presence(doc: SwarmDocument): DocumentPresence {
+    return this.joinedOf(doc).presence
+  }
+
+  /// Set this device's cursor (and selection) in a document, as UTF-16
+  /// offsets of the current text; null clears it. Sent to peers at once.
+  setCursor(doc: SwarmDocument, cursor: { anchor: number; head: number } | null): void {
+    const j = this.joinedOf(doc)
+    j.presence.cursor = cursor === null ? null : { anchor: doc.relativePosition(cursor.anchor), head: doc.relativePosition(cursor.head) }
+    this.sendPresence(j)
+  }
+
+  /// The presence channels of the live connections (tests send hostile bytes through them).
+  presenceChannels(): PresenceConnection[] {
+    return [...this.channels.values()]
+  }
+
+  /// Send this device's presence for `j` now, or soon if one was just sent.
+  private sendPresence(j: Joined): void {
+    if (this.closingOrClosed || j.presence.closed) return
+    const wait = j.lastSent + PRESENCE_MIN_INTERVAL_MS - Date.now()
+    if (wait > 0) {
+      if (j.sendTimer === null) {
+        j.sendTimer = setTimeout(() => {
+          j.sendTimer = null
+          this.sendPresence(j)
+        }, wait)
+        j.sendTimer.unref()
+      }
+      return
+    }
+    this.broadcast(j, true)
+  }
+
+  private broadcast(j: Joined, alive: boolean): void {
+    j.lastSent = Date.now()
+    if (this.channels.size === 0) return
+    const self = j.presence.self()
+    let bytes: Uint8Array
+    try {
+      bytes = encodePresence({
+        discoveryKey: j.presence.discoveryKey,
+        writerKey: j.presence.writerKey,
+        name: self?.name ?? '',
+        color: self?.color ?? '',
+        alive,
+        cursor: alive ? j.presence.cursor : null
+      })
+    } catch (err) {
+      this.emit('warning', err)
+      return
+    }
+    const eligible = this.presenceAudience(j)
+    for (const ch of this.channels.values()) {
+      if (!eligible.has(ch.remoteKey)) continue
+      if (ch.sendRaw(bytes)) this.presenceStats.sent++
+    }
+  }
+
+  /// Devices that may see our presence in a document: those replicating it
+  /// (they proved they hold its key) and the declared devices of its members.
+  private presenceAudience(j: Joined): Set<string> {
+    const out = documentPeers(j.doc)
+    for (const d of j.presence.memberDevices) out.add(d)
+    return out
+  }
+
+  private beat(): void {
+    const now = Date.now()
+    for (const j of this.joined.values()) {
+      j.presence.expire(now)
+      this.sendPresence(j)
+    }
+  }
+
+  private onPresence(bytes: Uint8Array, from: PresenceConnection): void {
+    const now = Date.now()
+    this.presenceStats.received++
+    if (!from.take(now)) return this.drop('rate', from)
+    const decoded = decodePresence(bytes)
+    if (!decoded.ok) return this.drop(decoded.reason, from)
+    const m = decoded.message
+    const j = this.joined.get(b4a.toString(m.discoveryKey, 'hex'))
+    if (j === undefined) return this.drop('unknown-document', from)
+    if (!j.presence.accepts(m.writerKey, from.remotePublicKey)) return this.drop('identity', from)
+    this.presenceStats.accepted++
+    j.presence.receive(m, from, now)
+  }
+
+  private drop(reason: PresenceDropReason, from: PresenceConnection): void {
+    this.presenceStats.dropped[reason]++
+    this.emit('presence-dropped', { reason, from: from.remoteKey })
+  }
+
+  // --- connections ---
+
+  private onConnection(conn: SwarmConnection): void {
+    const remote = b4a.toString(conn.remotePublicKey, 'hex')
+    conn.on('error', (err: Error) => this.emit('connection-error', err, remote))
+    if (this.closingOrClosed) {
+      conn.destroy()
+      return
+    }
+    this.swarmpad.store.replicate(conn)
+    const channel = new PresenceConnection(conn, {
+      onmessage: (bytes, from) => this.onPresence(bytes, from),
+      onopen: () => {
+        for (const j of this.joined.values()) this.broadcast(j, true)
+      },
+      onclose: (from) => {
+        for (const j of this.joined.values()) j.presence.dropConnection(from)
+      }
+    })
+    this.channels.set(conn, channel)
+    this.connected.add(remote)
+    this.emit('connection', remote)
+    conn.once('close', () => {
+      this.channels.delete(conn)
+      for (const j of this.joined.values()) j.presence.dropConnection(channel)
+      // Hyperswarm may have replaced this connection with a newer one to the
+      // same device: the device is gone only when no connection is left.
+      if (![...this.channels.values()].some((c) => c.remoteKey === remote)) {
+        this.connected.delete(remote)
+        this.emit('disconnection', remote)
+      }
+      this.updateStatuses()
+    })
+    this.updateStatuses()
+  }
+
+  private scheduleLanRefresh(): void {
+    if (this.lanRefresh !== null || this.closingOrClosed) return
+    this.lanRefresh = setTimeout(() => {
+      this.lanRefresh = null
+      if (this.closingOrClosed || this.swarm.destroyed) return
+      // New DHT nodes: announce the device and every topic on them now
+      // instead of at Hyperswarm's next refresh (minutes away).
+      this.swarm.server.refresh()
+      for (const d of this.swarm.topics()) d.refresh().catch(() => {})
+    }, LAN_REFRESH_DELAY_MS)
+    this.lanRefresh.unref()
+  }
+
+  // --- status ---
+
+  /// The sync status of one open document.
+  documentStatus(doc: SwarmDocument): DocumentSyncStatus {
+    const j = this.joinedOf(doc)
+    this.updateStatus(j)
+    return j.status!
+  }
+
+  /// Everything `swarmpad status` shows about the network.
+  status(): NetworkStatus {
+    this.updateStatuses()
+    const { bootstrap } = this.options
+    return {
+      device: b4a.toString(this.keyPair.publicKey, 'hex'),
+      bootstrap: bootstrap === undefined ? 'public' : bootstrap.length === 0 ? 'none' : formatBootstrap(bootstrap),
+      lan: this.lan !== null ? this.lan.status() : { enabled: false },
+      peers: this.connected.size,
+      documents: [...this.joined.values()].map((j) => j.status!),
+      presence: { ...this.presenceStats, dropped: { ...this.presenceStats.dropped } }
+    }
+  }
+
+  private updateStatuses(): void {
+    for (const j of this.joined.values()) this.updateStatus(j)
+  }
+
+  private updateStatus(j: Joined): void {
+    if (j.doc.closingOrClosed) return
+    const next = documentStatus(j.doc, this.connected)
+    if (sameStatus(j.status, next)) return
+    j.status = next
+    this.emit('status', next)
+  }
+}
