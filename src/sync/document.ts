@@ -158,6 +158,17 @@ export class SwarmDocument extends Resource {
     return clientIdFor(this.writerKey)
   }
 
+  /// This device's Yjs clock in this document: how many characters it has
+  /// inserted, ever, as far as this Y.Doc holds (right after open: the ones
+  /// that reached the log). Flushes queued local edits first, so the edits
+  /// made before a call and after it land in different Yjs transactions.
+  /// The page's authority (src/server) uses it to tell, after a crash,
+  /// whether a tab's edit reached the log.
+  get localClock(): number {
+    this.flushLocal()
+    return Y.getState(this.ydoc.store, this.clientId)
+  }
+
   /// Blocks this device appended to its log during this session, and the
   /// local updates they carried.
   get appendStats(): { blocks: number; updates: number; unsaved: number } {
