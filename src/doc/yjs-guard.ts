@@ -33,7 +33,10 @@ const CONTENT_STRING = 4
 
 class GuardError extends Error {}
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
+// As lib0 decodes Yjs strings: fatal on invalid UTF-8, and a leading U+FEFF is
+// a character of the text, not a byte-order mark to drop (dropping it would
+// make the guard count a different clock than Yjs and refuse honest edits).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /// A bounds-checked reader: every read fails cleanly at the end of input.
 class Reader {
@@ -82,10 +85,15 @@ class Reader {
 ///
 /// Yjs decoders trust their input: crafted updates can hang or exhaust memory
 /// (yjs#479, yjs#687). This walks the whole V1 encoding with bounds on every
-/// length and count, and accepts only what a swarmpad text can contain: items
-/// of plain text or deleted text in the root type `text`, skips and GC
-/// placeholders, and a delete set. It returns the clientIDs that authored the
-/// structs, so apply() can check authorship. Pure and total: never throws.
+/// length and count, and accepts only what a swarmpad writer produces: items
+/// of plain text or deleted text in the root type `text`, and a delete set.
+/// GC and skip structs are refused: a writer's own updates of a root text
+/// never hold them (Yjs only turns items of a deleted *nested* type into GCs,
+/// and merging one writer's consecutive updates leaves no gaps to skip), and
+/// Yjs mishandles items whose origin is a GC (it loses the origin and throws
+/// when it later encodes the item). Items may refer to their own client only
+/// backwards. It returns the clientIDs that authored the structs, so apply()
+/// can check authorship. Pure and total: never throws.
 export function guardUpdate(update: Uint8Array): GuardResult {
   if (!(update instanceof Uint8Array)) return { ok: false, reason: 'update is not bytes' }
   if (update.length > MAX_UPDATE_BYTES) {
@@ -119,7 +127,7 @@ function readShape(r: Reader): UpdateShape {
     structs += count
     if (structs > MAX_UPDATE_STRUCTS) throw new GuardError('too many structs')
     for (let i = 0; i < count; i++) {
-      clock += readStruct(r)
+      clock += readStruct(r, client, clock)
       if (clock > MAX_YJS_CLOCK) throw new GuardError('clock out of range')
     }
   }
@@ -143,19 +151,20 @@ function readShape(r: Reader): UpdateShape {
   return { clients, structs, deleteRanges }
 }
 
-/// Read one struct and return how many clock units it covers.
-function readStruct(r: Reader): number {
+/// Read one struct of `client` starting at `clock` and return how many clock
+/// units it covers.
+function readStruct(r: Reader, client: number, clock: number): number {
   const info = r.uint8()
   const kind = info & BITS5
-  if (kind === STRUCT_GC || kind === STRUCT_SKIP) {
-    const len = r.varuint()
-    if (len === 0) throw new GuardError('empty struct')
-    return len
-  }
+  if (kind === STRUCT_GC) throw new GuardError('GC struct in an update')
+  if (kind === STRUCT_SKIP) throw new GuardError('skip struct in an update')
   const hasOrigin = (info & BIT8) !== 0
   const hasRightOrigin = (info & BIT7) !== 0
-  if (hasOrigin) readId(r)
-  if (hasRightOrigin) readId(r)
+  // Yjs assumes an item's references to its own client point backwards (it
+  // looks them up without checking they exist): a reference to the item
+  // itself or to a later clock makes Y.applyUpdate throw. Refuse it here.
+  if (hasOrigin) readId(r, client, clock)
+  if (hasRightOrigin) readId(r, client, clock)
   if (!hasOrigin && !hasRightOrigin) {
     // The parent is written out: it must be the root text type.
     const parentIsRoot = r.varuint()
@@ -180,8 +189,9 @@ function readStruct(r: Reader): number {
   }
 }
 
-function readId(r: Reader): void {
-  r.varuint()
+function readId(r: Reader, itemClient: number, itemClock: number): void {
+  const client = r.varuint()
   const clock = r.varuint()
   if (clock > MAX_YJS_CLOCK) throw new GuardError('origin clock out of range')
+  if (client === itemClient && clock >= itemClock) throw new GuardError('item refers to a later clock of its own client')
 }
