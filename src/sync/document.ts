@@ -109,6 +109,9 @@ export class SwarmDocument extends Resource {
 
   private membershipCache: Membership | null = null
   state: DocumentState = 'opening'
+  /// localClock as it was when the document opened: it counts exactly this
+  /// device's characters that reached the log in earlier sessions.
+  openClock = 0
   interruptReason: string | null = null
 
   constructor(store: Corestore, options: DocumentOptions) {
@@ -210,6 +213,7 @@ export class SwarmDocument extends Resource {
     this.ydoc = this.newYDoc()
     this.ytext = this.ydoc.getText(TEXT_ROOT)
     await this.serial(() => this.rebuild(false))
+    this.openClock = Y.getState(this.ydoc.store, this.clientId)
     this.loaded = true
     this.state = 'open'
     this.scheduleFold()
