@@ -25,6 +25,18 @@ export interface LibraryEntry {
   lastOpened: number
   /// Where the document moved after a re-key, if it did (hex key).
   movedTo?: string
+  /// Earlier versions of this document, oldest first: after a re-key the
+  /// entry points at the successor and keeps the old one here (its history).
+  previous?: PreviousVersion[]
+}
+
+/// A document this entry replaced after a re-key (enough to open it again).
+export interface PreviousVersion {
+  key: string
+  namespace: string
+  encryptionKey: string
+  /// When this device moved on (ms since the epoch).
+  movedAt: number
 }
 
 interface LibraryFile {
@@ -119,6 +131,22 @@ export class Library {
     }
     const next = this.entries.slice()
     next[i] = { ...next[i]!, ...patch }
+    await this.save(next)
+  }
+
+  /// Replace the entry named `name` with `entry` (which may have another
+  /// key, namespace and name) in one atomic write: a re-key moves a name to
+  /// the successor document.
+  async replace(name: string, entry: LibraryEntry): Promise<void> {
+    const i = this.entries.findIndex((e) => e.name === name)
+    if (i === -1) throw new SwarmpadError('DOC_NOT_FOUND', `no document named "${name}"`)
+    const problem = checkDocumentName(entry.name)
+    if (problem !== null) throw new SwarmpadError('BAD_ARGUMENT', `invalid document name "${entry.name}": ${problem}`)
+    if (this.entries.some((e, j) => j !== i && (e.name === entry.name || e.key === entry.key))) {
+      throw new SwarmpadError('DOC_EXISTS', `another entry already has the name "${entry.name}" or this key`)
+    }
+    const next = this.entries.slice()
+    next[i] = { ...entry }
     await this.save(next)
   }
 

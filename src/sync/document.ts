@@ -11,7 +11,7 @@ import { activeMembers, clientIdFor, findMember, type Member, type Membership } 
 import { decodeRejectionEntry, decodeSnapshotEntry, decodeUpdateEntry, type RejectionEntry, type UpdateEntry } from '../doc/entries.js'
 import { changeSetOf, deltaToChangeSet, diffChanges, type DeltaOp, type TextChange } from '../doc/changes.js'
 import { TEXT_ROOT } from '../doc/yjs-guard.js'
-import { MAX_INSERT_CHUNK, MAX_REBASE_VERSIONS, MAX_TEXT_LENGTH } from '../limits.js'
+import { MAX_INSERT_CHUNK, MAX_REBASE_VERSIONS, MAX_TEXT_LENGTH, SNAPSHOT_INTERVAL } from '../limits.js'
 import { AppendQueue } from './append-queue.js'
 import { closeView, createApply, openView, readMembership, UPGRADE_REASON, type DocumentView } from './view.js'
 
@@ -463,6 +463,13 @@ export class SwarmDocument extends Resource {
     })
   }
 
+  /// Record that the document moved to a successor `key` (a re-key), with
+  /// the successor's access sealed to each remaining member. Owners only;
+  /// resolves when apply() accepted it, throws with its reason otherwise.
+  async markMoved(key: Key, sealed: Array<{ writer: Key; box: Uint8Array }>): Promise<void> {
+    await this.appendControl({ kind: 'moved', key, sealed }, (m) => m.movedTo !== null && b4a.equals(m.movedTo.key, key))
+  }
+
   /// Append a membership block and check its effect once applied locally.
   private async appendControl(block: Block, accepted: (m: Membership) => boolean): Promise<void> {
     this.assertWritable()
@@ -572,6 +579,13 @@ export class SwarmDocument extends Resource {
     if (this.ownMember === -1) this.ownMember = (await this.self())?.n ?? -1
     const end = core.length
     if (end <= this.folded) return
+    // Far behind (after a fast-forward, or a long time offline): a snapshot
+    // lies within the gap, so rebuild from the newest one and the entries
+    // after it instead of fetching every entry (a fast-forwarded view is sparse).
+    if (end - this.folded > SNAPSHOT_INTERVAL && this.base.view.snapshots.length > 0) {
+      await this.rebuild(true)
+      return
+    }
     const updates: Uint8Array[] = []
     for (let i = this.folded; i < end; i++) {
       const block = await core.get(i)
