@@ -1,0 +1,17 @@
+import { Option, type Command } from 'commander'
+import { Context } from '../context.js'
+import { parsePort } from '../input.js'
+
+export function register(program: Command): void {
+  program
+    .command('daemon')
+    .description('run the daemon in the foreground (for a service manager, or an always-on machine that keeps documents available); Ctrl-C stops it')
+    .option('--port <port>', 'port of the local server on 127.0.0.1 (default: any free port)')
+    .addOption(new Option('--background', 'started by another command: report readiness over IPC').hideHelp())
+    .action(async (opts: { port?: string; background?: boolean }, cmd: Command) => {
+      const ctx = Context.of(cmd)
+      const port = opts.port === undefined ? 0 : parsePort(opts.port)
+      const { runDaemon } = await import('../../daemon/run.js')
+      await runDaemon({ home: ctx.home, port, bootstrap: ctx.bootstrap, lan: ctx.lan, background: opts.background === true })
+    })
+}

@@ -1,0 +1,179 @@
+import { randomBytes } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { Resource } from '../resource.js'
+import { Swarmpad, type OpenDocument } from '../swarmpad.js'
+import { SwarmpadError, errorMessage } from '../errors.js'
+import { LocalServer } from '../server/http.js'
+import { rootPaths } from '../storage/paths.js'
+import { parseKey } from '../storage/keys.js'
+import { SWARMPAD_VERSION, removeDaemonInfo, writeDaemonInfo, type DaemonInfo } from './info.js'
+import { Mirrors } from './mirror.js'
+import { readProfile, type Profile } from './profile.js'
+import { registerApi } from './api.js'
+import { Network } from '../net/network.js'
+import { parseBootstrap } from '../net/bootstrap.js'
+import { loadCollabModule, type CollabHubLike } from './seams.js'
+
+export interface DaemonOptions {
+  /// The storage root (see resolveHome()).
+  home: string
+  /// Port of the local server on 127.0.0.1; 0 (the default) picks a free one.
+  port?: number
+  /// `--bootstrap` / SWARMPAD_BOOTSTRAP as given (host:port[,host:port]); null: the public DHT.
+  bootstrap?: string | null
+  /// LAN discovery (`--no-lan` / SWARMPAD_LAN=0 turn it off).
+  lan?: boolean
+  /// The bundled page; defaults to dist/web next to this build.
+  staticDir?: string
+  /// Where log lines go (the foreground daemon: stderr; a started one: daemon.log).
+  log?: (line: string) => void
+}
+
+/// A document the daemon could not open, and why.
+export interface FailedDocument {
+  name: string
+  key: string
+  error: string
+}
+
+/// The swarmpad daemon: one per storage root. Owns the Swarmpad (storage,
+/// library, open documents), the network, the file mirrors and the local
+/// HTTP + WebSocket server every client talks to; records how to reach it
+/// in `daemon.json` (mode 0600) while it runs.
+///
+/// Closing stops in this order: the server (no new requests, sockets
+/// closed), the page hub, the file mirrors (edit sessions saved), the
+/// network, and last the documents, which write pending edits to their logs.
+export class Daemon extends Resource {
+  readonly options: DaemonOptions
+  readonly paths: ReturnType<typeof rootPaths> & { mirrors: string; profile: string }
+  readonly token = randomBytes(32).toString('base64url')
+  readonly started = Date.now()
+  swarmpad!: Swarmpad
+  server!: LocalServer
+  network!: Network
+  hub: CollabHubLike | null = null
+  mirrors!: Mirrors
+  profile: Profile | null = null
+  info: DaemonInfo | null = null
+  /// Library documents that failed to open at start (shown by `swarmpad status`).
+  readonly failed: FailedDocument[] = []
+  private readonly logLine: (line: string) => void
+  private stopRequested = false
+
+  constructor(options: DaemonOptions) {
+    super()
+    this.options = options
+    const paths = rootPaths(options.home)
+    this.paths = { ...paths, mirrors: join(paths.home, 'mirrors.json'), profile: join(paths.home, 'profile.json') }
+    this.logLine = options.log ?? ((line) => process.stderr.write(line + '\n'))
+  }
+
+  log(line: string): void {
+    this.logLine(`${new Date().toISOString()} ${line}`)
+  }
+
+  get port(): number {
+    return this.server?.port ?? 0
+  }
+
+  /// An open document by local name or key; errors name the document.
+  async document(nameOrKey: string): Promise<OpenDocument> {
+    return this.swarmpad.open(resolveName(this.swarmpad, nameOrKey))
+  }
+
+  protected override async _open(): Promise<void> {
+    const bootstrapText = this.options.bootstrap ?? null
+    // Parse before touching storage, so a bad value changes nothing.
+    const bootstrap = bootstrapText !== null ? parseBootstrap(bootstrapText) : undefined
+
+    this.swarmpad = this.own(new Swarmpad({ home: this.options.home }))
+    this.swarmpad.on('document-error', (doc: { key?: Uint8Array }, err: unknown) => this.log(`document error: ${errorMessage(err)}`))
+    await this.swarmpad.ready()
+
+    const network = new Network(this.swarmpad, {
+      ...(bootstrap !== undefined ? { bootstrap } : {}),
+      // A DHT on 0.0.0.0 advertises an address loopback peers drop: a
+      // loopback-only bootstrap (a test network) means a loopback DHT.
+      ...(bootstrap !== undefined && bootstrap.length > 0 && bootstrap.every((b) => b.host.startsWith('127.')) ? { host: '127.0.0.1' } : {}),
+      lan: this.options.lan !== false
+    })
+    network.on('warning', (err: unknown) => this.log(`network: ${errorMessage(err)}`))
+    this.network = this.own(network)
+    await network.ready()
+
+    await this.openLibrary()
+    this.profile = await readProfile(this.paths.profile)
+
+    this.mirrors = this.own(new Mirrors(this.paths.mirrors, (line) => this.log(line)))
+    await this.mirrors.load((key) => this.swarmpad.documents.find((d) => d.entry.key === key))
+
+    const staticDir = this.options.staticDir ?? fileURLToPath(new URL('../web/', import.meta.url))
+    const server = new LocalServer({ port: this.options.port ?? 0, token: this.token, staticDir })
+    server.on('internal-error', (err: unknown) => this.log(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`))
+
+    const collab = await loadCollabModule()
+    if (collab !== null) {
+      const hub = new collab.CollabHub(this.swarmpad, this.network)
+      this.hub = this.own({ handleSocket: (ws, url) => hub.handleSocket(ws, url), close: async () => hub.close() })
+      server.socket('/ws', (ws, url) => hub.handleSocket(ws, url))
+    } else {
+      server.socket('/ws', (ws) => ws.close(1013, 'the editor page is not built yet'))
+    }
+    registerApi(this, server)
+    this.server = this.own(server)
+    await server.ready()
+
+    this.info = {
+      format: 1,
+      pid: process.pid,
+      port: server.port,
+      token: this.token,
+      version: SWARMPAD_VERSION,
+      home: this.options.home,
+      started: this.started,
+      network: { bootstrap: bootstrapText, lan: this.options.lan !== false }
+    }
+    await writeDaemonInfo(this.paths.daemon, this.info)
+    this.log(`listening on http://127.0.0.1:${server.port} (pid ${process.pid}, ${this.swarmpad.documents.length} documents open)`)
+  }
+
+  protected override async _close(): Promise<void> {
+    // First, so no client tries to reach a daemon that is going away.
+    await removeDaemonInfo(this.paths.daemon, process.pid)
+  }
+
+  /// Close, as `swarmpad stop` asks: after the reply has been sent.
+  requestStop(): void {
+    if (this.stopRequested) return
+    this.stopRequested = true
+    setImmediate(() => void this.close().catch((err) => this.log(`error while stopping: ${errorMessage(err)}`)))
+  }
+
+  /// Open every library document, so it keeps syncing while no editor is open.
+  private async openLibrary(): Promise<void> {
+    for (const entry of this.swarmpad.library.list()) {
+      try {
+        await this.swarmpad.open(entry.key)
+      } catch (err) {
+        const error = errorMessage(err)
+        this.failed.push({ name: entry.name, key: entry.key, error })
+        this.log(`cannot open ${entry.name}: ${error}`)
+      }
+    }
+  }
+}
+
+/// The library name of `nameOrKey`, telling a mistyped key from an unknown name.
+export function resolveName(swarmpad: Swarmpad, nameOrKey: string): string {
+  const entry = swarmpad.library.find(nameOrKey)
+  if (entry) return entry.name
+  if (/^[0-9a-zA-Z]{40,}$/.test(nameOrKey) && parseKey(nameOrKey) === null) {
+    throw new SwarmpadError(
+      'INVALID_KEY',
+      `invalid document key: "${nameOrKey}" is neither a document name nor a key (a key is 52 z-base-32 characters or 64 hex digits; this has ${nameOrKey.length} characters)`
+    )
+  }
+  return swarmpad.library.resolve(nameOrKey).name
+}

@@ -1,0 +1,491 @@
+import { watch, type FSWatcher } from 'node:fs'
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import type { OpenDocument } from '../swarmpad.js'
+import { SwarmpadError, errorMessage } from '../errors.js'
+import { changeSetOf, diffChanges } from '../doc/changes.js'
+import { writeAtomically } from '../storage/library.js'
+import { readTextFile } from './textfile.js'
+
+/// How a new mirror starts when the file and the document differ:
+/// `file` replaces the document's text with the file's (as a minimal diff),
+/// `doc` overwrites the file, `resume` merges what changed on either side
+/// since the last sync (after a daemon restart).
+export type MirrorStart = 'file' | 'doc' | 'resume'
+
+/// Wait this long after the last file event before reading the file, so an
+/// editor's save (truncate + several writes, or write + rename) is complete.
+const FILE_SETTLE_MS = 40
+/// Batch remote edits this long before writing them to the file.
+const DOC_SETTLE_MS = 50
+/// A file modified this recently may be in the middle of a save: do not
+/// overwrite it yet.
+const BUSY_MS = 100
+/// Safety net for file systems where watching misses events.
+const POLL_MS = 1000
+
+export function hashText(text: string): string {
+  return createHash('sha256').update(text).digest('hex')
+}
+
+/// Keeps one plain-text file and one document equal, both ways.
+///
+/// `base` is the last text the file and the document had in common. A save
+/// of the file is merged into the document as the change base -> file,
+/// rebased over what the document did since base -> document (a three-way
+/// merge on text diffs, so concurrent remote edits survive); remote edits
+/// are written to the file when it holds exactly `base` (nothing unsaved in
+/// it is overwritten) and was not modified in the last moment.
+///
+/// Events: `synced` (hash of the new base), `saved` ({ version }) after a
+/// file change went into the document, `written` after the document was
+/// written to the file, `problem` (message) when the file cannot be used.
+export class FileMirror extends EventEmitter {
+  readonly path: string
+  readonly doc: OpenDocument
+  private base: string | null = null
+  private baseHash: string | null
+  private chain: Promise<void> = Promise.resolve()
+  private watcher: FSWatcher | null = null
+  private fileTimer: NodeJS.Timeout | null = null
+  private docTimer: NodeJS.Timeout | null = null
+  private pollTimer: NodeJS.Timeout | null = null
+  private lastStat = ''
+  private closed = false
+  /// The problem reported last (reported once until it changes).
+  problem: string | null = null
+  private readonly onChange = () => this.scheduleToFile()
+
+  constructor(doc: OpenDocument, path: string, opts: { hash?: string | null } = {}) {
+    super()
+    this.doc = doc
+    this.path = path
+    this.baseHash = opts.hash ?? null
+  }
+
+  get hash(): string | null {
+    return this.baseHash
+  }
+
+  /// Bring file and document together once, then follow both.
+  async start(how: MirrorStart): Promise<void> {
+    await this.serial(async () => {
+      const docText = this.doc.doc.text.toString()
+      if (how === 'doc') {
+        await this.writeFile(docText)
+        this.setBase(docText)
+      } else if (how === 'file') {
+        this.setBase(docText)
+        await this.fromFile()
+      } else {
+        await this.resume()
+      }
+    })
+    this.doc.doc.on('change', this.onChange)
+    this.watchFile()
+  }
+
+  /// Apply what the file holds now and wait until it is durable in the log.
+  async flush(): Promise<{ version: number }> {
+    await this.serial(() => this.fromFile())
+    await this.doc.doc.flush()
+    return { version: this.doc.doc.version }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.doc.doc.off('change', this.onChange)
+    this.watcher?.close()
+    for (const t of [this.fileTimer, this.docTimer, this.pollTimer]) if (t) clearTimeout(t)
+    await this.chain
+  }
+
+  // --- scheduling ---
+
+  private serial(task: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(task)
+    this.chain = run.catch((err) => this.report(errorMessage(err)))
+    return run
+  }
+
+  private watchFile(): void {
+    const name = basename(this.path)
+    try {
+      this.watcher = watch(dirname(this.path), { persistent: false }, (_event, file) => {
+        if (file === null || file === name) this.scheduleFromFile()
+      })
+      this.watcher.on('error', () => {
+        this.watcher?.close()
+        this.watcher = null
+      })
+    } catch {
+      this.watcher = null
+    }
+    const poll = () => {
+      if (this.closed) return
+      void this.statKey().then((key) => {
+        if (key !== this.lastStat) {
+          this.lastStat = key
+          this.scheduleFromFile()
+        }
+        if (!this.closed) this.pollTimer = setTimeout(poll, POLL_MS).unref()
+      })
+    }
+    this.pollTimer = setTimeout(poll, POLL_MS).unref()
+  }
+
+  private scheduleFromFile(): void {
+    if (this.closed) return
+    if (this.fileTimer) clearTimeout(this.fileTimer)
+    this.fileTimer = setTimeout(() => {
+      this.fileTimer = null
+      void this.serial(() => this.fromFile()).catch(() => {})
+    }, FILE_SETTLE_MS)
+  }
+
+  private scheduleToFile(delay = DOC_SETTLE_MS): void {
+    if (this.closed || this.docTimer) return
+    this.docTimer = setTimeout(() => {
+      this.docTimer = null
+      void this.serial(() => this.toFile()).catch(() => {})
+    }, delay)
+  }
+
+  private async statKey(): Promise<string> {
+    try {
+      const s = await stat(this.path)
+      return `${s.ino}:${s.size}:${s.mtimeMs}`
+    } catch {
+      return 'missing'
+    }
+  }
+
+  // --- the two directions ---
+
+  /// The file's text, 'missing', or 'unusable' (reported).
+  private async readFileText(): Promise<string | 'missing' | 'unusable'> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const before = await this.statKey()
+      if (before === 'missing') return 'missing'
+      let text: string
+      try {
+        text = await readTextFile(this.path)
+      } catch (err) {
+        if ((await this.statKey()) === 'missing') return 'missing'
+        this.report(`${errorMessage(err)}; the file is not synced until it is fixed`)
+        return 'unusable'
+      }
+      const after = await this.statKey()
+      // Changed while we read it: an editor is still saving.
+      if (after === before) {
+        this.lastStat = after
+        return text
+      }
+      await new Promise((r) => setTimeout(r, FILE_SETTLE_MS))
+    }
+    return 'unusable'
+  }
+
+  /// A save of the file: merge it into the document.
+  private async fromFile(): Promise<void> {
+    if (this.closed) return
+    const fileText = await this.readFileText()
+    if (fileText === 'missing' || fileText === 'unusable') return
+    this.clearProblem()
+    if (this.base === null) {
+      await this.resumeWith(fileText)
+      return
+    }
+    if (fileText === this.base) return
+    const doc = this.doc.doc
+    const base = this.base
+    const docText = doc.text.toString()
+    const mine = changeSetOf(diffChanges(base, fileText), base.length)
+    const theirs = changeSetOf(diffChanges(base, docText), base.length)
+    const merged = mine.map(theirs)
+    if (!merged.empty) {
+      const result = doc.edit(merged, doc.version)
+      this.setBase(fileText)
+      await result.durable
+      this.emit('saved', { version: result.version })
+    } else {
+      this.setBase(fileText)
+    }
+    if (doc.text.toString() !== fileText) this.scheduleToFile(0)
+  }
+
+  /// Remote (or other local) edits: write them to the file if it holds no
+  /// unsaved change and is not being saved right now.
+  private async toFile(): Promise<void> {
+    if (this.closed || this.base === null) return
+    const docText = this.doc.doc.text.toString()
+    if (docText === this.base) return
+    let mtime: number
+    try {
+      mtime = (await stat(this.path)).mtimeMs
+    } catch {
+      mtime = 0
+    }
+    if (Date.now() - mtime < BUSY_MS) {
+      this.scheduleToFile(BUSY_MS)
+      return
+    }
+    const fileText = await this.readFileText()
+    if (fileText === 'missing') {
+      this.report(`${this.path} is missing; it is synced again once it exists`)
+      return
+    }
+    if (fileText === 'unusable') return
+    if (fileText !== this.base) {
+      // The file holds a save we have not merged yet: merge it first; that
+      // schedules this write again if the document still differs.
+      await this.fromFile()
+      return
+    }
+    const latest = this.doc.doc.text.toString()
+    await this.writeFile(latest)
+    this.setBase(latest)
+    this.emit('written')
+  }
+
+  /// After a restart only the hash of the old base is known.
+  private async resume(): Promise<void> {
+    const fileText = await this.readFileText()
+    if (fileText === 'missing') {
+      this.report(`${this.path} is missing; it is synced again once it exists`)
+      return
+    }
+    if (fileText === 'unusable') return
+    await this.resumeWith(fileText)
+  }
+
+  private async resumeWith(fileText: string): Promise<void> {
+    const docText = this.doc.doc.text.toString()
+    if (this.baseHash !== null && hashText(fileText) === this.baseHash) {
+      // The file did not change: the document may have; write it out.
+      this.setBase(fileText)
+      if (docText !== fileText) await this.toFile()
+      return
+    }
+    if (docText === fileText) {
+      this.setBase(fileText)
+      return
+    }
+    // The file changed while swarmpad was stopped. When the document did not
+    // change too, this is an ordinary edit; when both changed, the file's
+    // version wins where they differ (reported).
+    if (this.baseHash === null || hashText(docText) !== this.baseHash) {
+      this.report(`${this.path} and the document both changed while swarmpad was stopped; the file's text was kept`)
+    }
+    this.setBase(docText)
+    await this.fromFile()
+  }
+
+  private setBase(text: string): void {
+    this.base = text
+    const hash = hashText(text)
+    if (hash !== this.baseHash) {
+      this.baseHash = hash
+      this.emit('synced', hash)
+    }
+  }
+
+  /// Replace the file atomically (temporary file + rename), keeping its mode.
+  private async writeFile(text: string): Promise<void> {
+    let mode = 0o644
+    try {
+      mode = (await stat(this.path)).mode & 0o777
+    } catch {}
+    const tmp = join(dirname(this.path), `.${basename(this.path)}.swarmpad-${process.pid}.tmp`)
+    try {
+      const fh = await open(tmp, 'w', mode)
+      try {
+        await fh.writeFile(text)
+        await fh.sync()
+      } finally {
+        await fh.close()
+      }
+      await rename(tmp, this.path)
+    } catch (err) {
+      await unlink(tmp).catch(() => {})
+      throw new SwarmpadError('STORAGE_ACCESS', `cannot write ${this.path}: ${errorMessage(err)}`)
+    }
+    this.lastStat = await this.statKey()
+  }
+
+  private report(message: string): void {
+    if (message === this.problem) return
+    this.problem = message
+    this.emit('problem', message)
+  }
+
+  private clearProblem(): void {
+    this.problem = null
+  }
+}
+
+/// One persistent mirror, as kept in `mirrors.json`.
+export interface MirrorRecord {
+  /// Document key (hex).
+  doc: string
+  /// Absolute path of the file (symlinks resolved).
+  path: string
+  /// sha256 of the last text file and document had in common.
+  hash: string | null
+}
+
+interface MirrorsFile {
+  version: 1
+  mirrors: MirrorRecord[]
+}
+
+/// The daemon's file mirrors: persistent ones (`swarmpad sync`, kept in
+/// `mirrors.json` so they survive restarts) and the temporary ones of
+/// `swarmpad edit` sessions.
+export class Mirrors {
+  private records: MirrorRecord[] = []
+  private readonly active = new Map<string, FileMirror>()
+  private readonly sessions = new Set<FileMirror>()
+  private damaged: string | null = null
+  private saveTimer: NodeJS.Timeout | null = null
+  private saving: Promise<void> = Promise.resolve()
+
+  constructor(
+    readonly file: string,
+    private readonly log: (line: string) => void
+  ) {}
+
+  /// Read `mirrors.json` and start the mirrors of the documents given.
+  async load(open: (key: string) => OpenDocument | undefined): Promise<void> {
+    let raw: string | null = null
+    try {
+      raw = await readFile(this.file, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.damaged = `cannot read ${this.file}: ${errorMessage(err)}`
+    }
+    if (raw !== null) {
+      try {
+        const data = JSON.parse(raw) as Partial<MirrorsFile>
+        if (data.version !== 1 || !Array.isArray(data.mirrors)) throw new Error('unknown format')
+        for (const r of data.mirrors) {
+          if (typeof r?.doc !== 'string' || typeof r.path !== 'string' || (r.hash !== null && typeof r.hash !== 'string')) throw new Error('malformed entry')
+        }
+        this.records = data.mirrors
+      } catch (err) {
+        this.damaged = `${this.file} is damaged (${errorMessage(err)}); it was left untouched: fix it or move it away`
+      }
+    }
+    if (this.damaged) this.log(`file sync disabled: ${this.damaged}`)
+    for (const r of this.records) {
+      const doc = open(r.doc)
+      if (!doc) {
+        this.log(`not syncing ${r.path}: its document is not open`)
+        continue
+      }
+      await this.startMirror(r, doc, 'resume').catch((err) => this.log(`not syncing ${r.path}: ${errorMessage(err)}`))
+    }
+  }
+
+  list(): Array<MirrorRecord & { active: boolean; problem: string | null }> {
+    return this.records.map((r) => {
+      const m = this.active.get(mirrorId(r.doc, r.path))
+      return { ...r, active: m !== undefined, problem: m?.problem ?? null }
+    })
+  }
+
+  /// Start mirroring `path` (absolute, resolved) with a document, and keep it.
+  async add(doc: OpenDocument, path: string, how: MirrorStart): Promise<void> {
+    this.assertUsable()
+    const existing = this.records.find((r) => r.path === path)
+    if (existing) {
+      if (existing.doc === doc.entry.key) return
+      throw new SwarmpadError('BAD_ARGUMENT', `${path} is already synced with another document; \`swarmpad unsync\` it first`)
+    }
+    const record: MirrorRecord = { doc: doc.entry.key, path, hash: null }
+    await this.startMirror(record, doc, how)
+    this.records.push(record)
+    await this.save()
+  }
+
+  /// Stop mirroring; false when it was not mirrored.
+  async remove(docKey: string, path: string): Promise<boolean> {
+    this.assertUsable()
+    const i = this.records.findIndex((r) => r.doc === docKey && r.path === path)
+    if (i === -1) return false
+    const [record] = this.records.splice(i, 1)
+    const id = mirrorId(record!.doc, record!.path)
+    const m = this.active.get(id)
+    this.active.delete(id)
+    await m?.close()
+    await this.save()
+    return true
+  }
+
+  /// A temporary mirror for an edit session (not kept across restarts).
+  async session(doc: OpenDocument, path: string): Promise<FileMirror> {
+    const m = new FileMirror(doc, path)
+    m.on('problem', (msg: string) => this.log(`edit ${doc.entry.name}: ${msg}`))
+    await m.start('doc')
+    this.sessions.add(m)
+    return m
+  }
+
+  async endSession(m: FileMirror): Promise<void> {
+    this.sessions.delete(m)
+    await m.close()
+  }
+
+  async close(): Promise<void> {
+    for (const m of this.sessions) await m.flush().catch(() => {})
+    for (const m of this.sessions) await m.close()
+    this.sessions.clear()
+    for (const m of this.active.values()) await m.close()
+    this.active.clear()
+    if (this.saveTimer) {
+      clearTimeout(this.saveTimer)
+      this.saveTimer = null
+      await this.save().catch(() => {})
+    }
+    await this.saving
+  }
+
+  private async startMirror(record: MirrorRecord, doc: OpenDocument, how: MirrorStart): Promise<void> {
+    const m = new FileMirror(doc, record.path, { hash: record.hash })
+    m.on('problem', (msg: string) => this.log(`sync ${doc.entry.name} ${record.path}: ${msg}`))
+    m.on('synced', (hash: string) => {
+      record.hash = hash
+      this.saveSoon()
+    })
+    await m.start(how)
+    record.hash = m.hash
+    this.active.set(mirrorId(record.doc, record.path), m)
+  }
+
+  private assertUsable(): void {
+    if (this.damaged) throw new SwarmpadError('STORAGE_CORRUPT', this.damaged)
+  }
+
+  private saveSoon(): void {
+    if (this.saveTimer || this.damaged) return
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null
+      void this.save().catch((err) => this.log(`cannot save ${this.file}: ${errorMessage(err)}`))
+    }, 200)
+    this.saveTimer.unref()
+  }
+
+  private async save(): Promise<void> {
+    if (this.damaged) return
+    const content = JSON.stringify({ version: 1, mirrors: this.records } satisfies MirrorsFile, null, 2) + '\n'
+    const write = this.saving.then(() => writeAtomically(this.file, content))
+    this.saving = write.catch(() => {})
+    await write
+  }
+}
+
+function mirrorId(doc: string, path: string): string {
+  return `${doc}\u0000${path}`
+}
