@@ -108,6 +108,7 @@ export class SwarmDocument extends Resource {
   private localBatch: LocalBatch | null = null
 
   private membershipCache: Membership | null = null
+  private membershipGeneration = 0
   state: DocumentState = 'opening'
   /// localClock as it was when the document opened: it counts exactly this
   /// device's characters that reached the log in earlier sessions.
@@ -424,8 +425,17 @@ export class SwarmDocument extends Resource {
 
   /// The membership as of the current view.
   async membership(): Promise<Membership> {
-    if (this.membershipCache === null) this.membershipCache = await readMembership(this.base.view, this.base.key)
-    return this.membershipCache
+    if (this.membershipCache !== null) return this.membershipCache
+    // A read that began before the view changed must not be cached after it.
+    const generation = this.membershipGeneration
+    const m = await readMembership(this.base.view, this.base.key)
+    if (generation === this.membershipGeneration) this.membershipCache = m
+    return m
+  }
+
+  private invalidateMembership(): void {
+    this.membershipCache = null
+    this.membershipGeneration++
   }
 
   async members(): Promise<Member[]> {
@@ -481,7 +491,7 @@ export class SwarmDocument extends Resource {
     }
     const rejectionsBefore = this.base.view.rejections.length
     await this.base.append(bytes)
-    this.membershipCache = null
+    this.invalidateMembership()
     const m = await this.membership()
     if (accepted(m)) return
     const rejections = await this.rejections(rejectionsBefore)
@@ -524,10 +534,15 @@ export class SwarmDocument extends Resource {
   }
 
   /// The Autobase update hook: note what changed; the fold runs outside.
-  private async onViewUpdate(_view: DocumentView, changes: UpdateChanges): Promise<void> {
+  private async onViewUpdate(view: DocumentView, changes: UpdateChanges): Promise<void> {
     const members = changes.get('members')
     if (members !== undefined && (members.to !== members.from || members.shared !== members.from)) {
-      this.membershipCache = null
+      this.invalidateMembership()
+      // `base.view` shows the new entries only after this hook returns; read
+      // them from the hook's view, so 'members' listeners see the change.
+      const generation = this.membershipGeneration
+      const m = await readMembership(view, this.base.key).catch(() => null)
+      if (m !== null && generation === this.membershipGeneration) this.membershipCache = m
       this.emit('members')
     }
     const updates = changes.get('updates')
@@ -692,7 +707,7 @@ export class SwarmDocument extends Resource {
     this.folded = end
     this.foldedIds = ids
     this.foldedIdsStart = from
-    this.membershipCache = null
+    this.invalidateMembership()
     if (old !== doc) old.destroy()
 
     const next = text.toString()
