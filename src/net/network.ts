@@ -57,9 +57,28 @@ export interface NetworkStatus {
 /// (remote bitfield updates have no event of their own).
 const STATUS_POLL_MS = 250
 
+/// A second lookup of a topic this long after joining it: two devices that
+/// join at the same moment may each look up before the other announced, and
+/// Hyperswarm's own next refresh is ten minutes away.
+const RELOOKUP_MS = 3000
+
 /// How long to wait after a LAN node appears before refreshing every topic's
 /// announcement, so several nodes found together cause one refresh.
 const LAN_REFRESH_DELAY_MS = 100
+
+/// Autobase tells peers which writers have new blocks over its own "wakeup"
+/// Protomux protocol; without it a remote append is only noticed at the next
+/// update(). `base.replicate()` would register the stream, but every
+/// connection replicates the whole Corestore once, so each open document's
+/// wakeup protocol is given the connection here instead.
+function addWakeupStream(doc: SwarmDocument, conn: SwarmConnection): void {
+  const base = doc.autobase as unknown as { wakeupProtocol?: { addStream(stream: SwarmConnection): void } }
+  try {
+    base.wakeupProtocol?.addStream(conn)
+  } catch {
+    // The document is closing.
+  }
+}
 
 interface Joined {
   open: OpenDocument
@@ -70,6 +89,7 @@ interface Joined {
   status: DocumentSyncStatus | undefined
   lastSent: number
   sendTimer: NodeJS.Timeout | null
+  relookup: NodeJS.Timeout | null
   publishing: boolean
   listeners: Array<[string, (...args: unknown[]) => void]>
 }
@@ -188,8 +208,9 @@ export class Network extends Resource {
     const topic = b4a.toString(doc.discoveryKey, 'hex')
     if (this.joined.has(topic)) return
     const session = this.swarm.join(doc.discoveryKey, { server: true, client: true })
+    for (const conn of this.channels.keys()) addWakeupStream(doc, conn)
     const presence = new DocumentPresence(doc)
-    const j: Joined = { open, doc, topic, session, presence, status: undefined, lastSent: 0, sendTimer: null, publishing: false, listeners: [] }
+    const j: Joined = { open, doc, topic, session, presence, status: undefined, lastSent: 0, sendTimer: null, relookup: null, publishing: false, listeners: [] }
     this.joined.set(topic, j)
     const listen = (event: string, fn: (...args: unknown[]) => void) => {
       doc.on(event, fn)
@@ -210,6 +231,11 @@ export class Network extends Resource {
     void presence.refreshMembers().then(() => this.sendPresence(j))
     void this.publishDevice(j)
     this.updateStatus(j)
+    j.relookup = setTimeout(() => {
+      j.relookup = null
+      if (!this.closingOrClosed && !this.swarm.destroyed) this.swarm.status(doc.discoveryKey)?.refresh().catch(() => {})
+    }, RELOOKUP_MS)
+    j.relookup.unref()
   }
 
   private async leave(doc: SwarmDocument): Promise<void> {
@@ -222,6 +248,7 @@ export class Network extends Resource {
       else doc.off(event, fn)
     }
     if (j.sendTimer) clearTimeout(j.sendTimer)
+    if (j.relookup) clearTimeout(j.relookup)
     // Tell the peers at once rather than letting them time out.
     this.broadcast(j, false)
     j.presence.close()
@@ -361,6 +388,7 @@ export class Network extends Resource {
       return
     }
     this.swarmpad.store.replicate(conn)
+    for (const j of this.joined.values()) addWakeupStream(j.doc, conn)
     const channel = new PresenceConnection(conn, {
       onmessage: (bytes, from) => this.onPresence(bytes, from),
       onopen: () => {

@@ -201,6 +201,11 @@ export class SwarmDocument extends Resource {
       this.queue?.stop()
       this.emit('interrupt', this.interruptReason)
     })
+    // Autobase emits 'update' after a drain, once `base.view` shows every
+    // entry the update hook reported: fold then.
+    this.base.on('update', () => {
+      if (this.loaded) this.scheduleFold()
+    })
     this.base.on('writable', () => this.emit('writable'))
     this.base.on('unwritable', () => this.emit('unwritable'))
     this.queue = new AppendQueue(
@@ -548,7 +553,9 @@ export class SwarmDocument extends Resource {
     const updates = changes.get('updates')
     if (updates === undefined) return
     if (updates.shared < updates.from) this.truncatedTo = Math.min(this.truncatedTo, updates.shared)
-    if (this.loaded) this.scheduleFold()
+    // No fold from here: `base.view` shows these entries only after the
+    // drain, and a fold that read the old entries would mark the reordered
+    // ones folded. The fold runs on the base's 'update' event instead.
   }
 
   private pendingFold(): boolean {

@@ -82,13 +82,15 @@ export async function shareDocument(owner: Device, others: Device[], name = 'not
     await doc.addMember(copy.writerKey, 'writer')
     docs.push(copy)
   }
+  // A new member can write once the block adding it has reached it.
+  if (others.every((d) => d.net !== null)) await eventually(() => docs.every((d) => d.writable), 'every copy to become writable')
   return docs
 }
 
 /// Wait until all documents have the same text (and optionally that text).
 export async function converged(docs: SwarmDocument[], expected?: string, ms = 30_000): Promise<void> {
   await eventually(
-    () => {
+    async () => {
       const first = docs[0]!.text.toString()
       if (expected !== undefined && first !== expected) return false
       return docs.every((d) => d.text.toString() === first)
