@@ -4,10 +4,8 @@ import { randomBytes } from 'node:crypto'
 import * as Y from 'yjs'
 import b4a from 'b4a'
 import type { ChangeSet } from '@codemirror/state'
-import type { LocalServer } from '../server/http.js'
+import { readJson, type LocalServer } from '../server/http.js'
 import type { OpenDocument } from '../swarmpad.js'
-import type { Member } from '../doc/membership.js'
-import type { Role } from '../doc/blocks.js'
 import { SwarmpadError, errorMessage } from '../errors.js'
 import { checkDocumentName, type LocalRole } from '../storage/library.js'
 import { formatKey, fromHex, parseKey, toHex } from '../storage/keys.js'
@@ -34,16 +32,6 @@ export interface DocumentSummary {
   online: number | null
   sync: { state: string; label: string; peers: number } | null
   error?: string
-}
-
-export interface MemberSummary {
-  n: number
-  key: string
-  role: Role
-  name: string
-  color: string
-  you: boolean
-  online: boolean | null
 }
 
 export interface LogLine {
@@ -150,9 +138,11 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
 
   server.route('GET', '/api/members', async (_body, url) => {
     const open = await daemon.document(param(url, 'doc'))
-    return { name: open.entry.name, members: (await open.doc.members()).map((m) => memberSummary(open, m, onlineWriters(daemon, open))) }
+    return { name: open.entry.name, members: await daemon.members.list(open.entry.key) }
   })
 
+  // Add a device by its writer key (what pairing does after an invite; used
+  // by tests and tools that exchange keys some other way).
   server.route('POST', '/api/members/add', async (body) => {
     const b = object(body)
     const open = await daemon.document(str(b, 'doc'))
@@ -161,16 +151,64 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
     const role = b.role === undefined ? 'writer' : b.role
     if (role !== 'writer' && role !== 'owner') throw SwarmpadError.usage(`invalid role "${String(role)}": expected writer or owner`)
     await open.doc.addMember(key, role)
-    return { name: open.entry.name, members: (await open.doc.members()).map((m) => memberSummary(open, m, onlineWriters(daemon, open))) }
+    return { name: open.entry.name, members: await daemon.members.list(open.entry.key) }
   })
 
   server.route('POST', '/api/members/remove', async (body) => {
     const b = object(body)
     const open = await daemon.document(str(b, 'doc'))
-    if (b.rekey === true) throw SwarmpadError.badArgument('re-keying is not available yet (it arrives with the pairing work); remove without --rekey')
-    const member = findMemberArg(open, await open.doc.members(), str(b, 'member'))
-    await open.doc.removeMember(member.key)
-    return { name: open.entry.name, removed: memberSummary(open, member, null) }
+    const result = await daemon.members.remove(open.entry.key, str(b, 'member'), { rekey: b.rekey === true })
+    return { name: open.entry.name, ...result }
+  })
+
+  server.route('POST', '/api/invite', async (body) => {
+    const b = object(body)
+    const open = await daemon.document(str(b, 'doc'))
+    const role = b.role ?? 'writer'
+    if (role !== 'writer' && role !== 'owner' && role !== 'reader') throw SwarmpadError.usage(`invalid role "${String(role)}": expected writer, owner or read-only`)
+    const expiresMs = b.expires === undefined ? undefined : Number(b.expires)
+    return { name: open.entry.name, ...(await daemon.invites.create(open.entry.key, { role, ...(expiresMs !== undefined ? { expiresMs } : {}) })) }
+  })
+
+  server.route('GET', '/api/invites', async (_body, url) => {
+    const open = await daemon.document(param(url, 'doc'))
+    return { name: open.entry.name, invites: daemon.invites.list(open.entry.key) }
+  })
+
+  server.route('POST', '/api/invites/cancel', async (body) => {
+    const b = object(body)
+    const open = await daemon.document(str(b, 'doc'))
+    return { name: open.entry.name, invite: await daemon.invites.cancel(open.entry.key, str(b, 'id')) }
+  })
+
+  // Joining takes as long as the inviting device needs to answer: progress
+  // streams down as NDJSON; the client going away cancels (nothing is kept).
+  server.rawRoute('POST', '/api/join', async (req, res) => {
+    const b = object(await readJson(req))
+    const code = str(b, 'code')
+    const name = b.name === undefined || b.name === null ? undefined : str(b, 'name')
+    const timeoutMs = b.timeout === undefined ? undefined : Number(b.timeout)
+    const abort = new AbortController()
+    res.on('close', () => abort.abort())
+    res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' })
+    const send = (event: Record<string, unknown>) => {
+      if (!res.writableEnded) res.write(JSON.stringify(event) + '\n')
+    }
+    try {
+      const entry = await daemon.invites.join(code, {
+        ...(name !== undefined ? { name } : {}),
+        ...(daemon.profile ? { profile: daemon.profile } : {}),
+        ...(timeoutMs !== undefined && Number.isFinite(timeoutMs) && timeoutMs > 0 ? { timeoutMs } : {}),
+        signal: abort.signal,
+        onProgress: (p) => send({ type: 'progress', stage: p.stage, message: p.message, elapsed: p.elapsedMs })
+      })
+      const open = await daemon.swarmpad.open(entry.name)
+      send({ type: 'done', document: await summary(daemon, open) })
+    } catch (err) {
+      const code = err instanceof SwarmpadError ? err.code : 'INTERNAL'
+      send({ type: 'error', error: { code, message: errorMessage(err) } })
+    }
+    res.end()
   })
 
   server.route('GET', '/api/whoami', async () => ({
@@ -354,19 +392,6 @@ async function summary(daemon: Daemon, open: OpenDocument): Promise<DocumentSumm
   }
 }
 
-function memberSummary(open: OpenDocument, m: Member, online: Set<string> | null): MemberSummary {
-  const you = b4a.equals(m.key, open.doc.writerKey)
-  return {
-    n: m.n,
-    key: formatKey(m.key),
-    role: m.role,
-    name: m.name,
-    color: m.color,
-    you,
-    online: you ? true : online === null ? null : online.has(b4a.toString(m.key, 'hex'))
-  }
-}
-
 /// The network as `swarmpad status` shows it.
 function networkStatus(daemon: Daemon): Record<string, unknown> {
   const s = daemon.network.status()
@@ -474,25 +499,6 @@ async function startMode(open: OpenDocument, path: string, take: 'file' | 'doc' 
   throw SwarmpadError.usage(
     `${path} and document "${open.entry.name}" differ; say which one wins with --from-file (the document takes the file's text) or --from-doc (the file is overwritten)`
   )
-}
-
-function findMemberArg(open: OpenDocument, members: Member[], arg: string): Member {
-  const key = parseKey(arg)
-  if (key !== null) {
-    const m = members.find((x) => b4a.equals(x.key, key))
-    if (m) return m
-  } else {
-    const lower = arg.toLowerCase()
-    const byName = members.filter((x) => x.name === arg)
-    if (byName.length === 1) return byName[0]!
-    const byPrefix = arg.length >= 4 ? members.filter((x) => formatKey(x.key).startsWith(lower) || b4a.toString(x.key, 'hex').startsWith(lower)) : []
-    const matches = byName.length > 1 ? byName : byPrefix
-    if (matches.length === 1) return matches[0]!
-    if (matches.length > 1) {
-      throw SwarmpadError.badArgument(`"${arg}" matches ${matches.length} members of "${open.entry.name}"; give more of the key (${matches.map((m) => formatKey(m.key).slice(0, 12)).join(', ')})`)
-    }
-  }
-  throw SwarmpadError.badArgument(`"${arg}" is not a member of "${open.entry.name}"; see \`swarmpad members ${open.entry.name}\``)
 }
 
 // --- request parsing ---

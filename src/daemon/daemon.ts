@@ -13,6 +13,9 @@ import { readProfile, type Profile } from './profile.js'
 import { registerApi } from './api.js'
 import { Network } from '../net/network.js'
 import { parseBootstrap } from '../net/bootstrap.js'
+import { Invites, Members, SwarmPresence, type PresenceSource } from '../pairing/index.js'
+import { toHex } from '../storage/keys.js'
+import b4a from 'b4a'
 import { loadCollabModule, type CollabHubLike } from './seams.js'
 
 export interface DaemonOptions {
@@ -53,6 +56,8 @@ export class Daemon extends Resource {
   swarmpad!: Swarmpad
   server!: LocalServer
   network!: Network
+  invites!: Invites
+  members!: Members
   hub: CollabHubLike | null = null
   mirrors!: Mirrors
   profile: Profile | null = null
@@ -103,6 +108,19 @@ export class Daemon extends Resource {
     this.network = this.own(network)
     await network.ready()
 
+    const invites = new Invites(this.swarmpad, network.swarm)
+    invites.on('follow-error', (err: unknown) => this.log(`invites: ${errorMessage(err)}`))
+    invites.on('joined', (entry: { name: string }) => {
+      void this.swarmpad.open(entry.name).catch((err) => this.log(`cannot open ${entry.name}: ${errorMessage(err)}`))
+    })
+    invites.on('moved', (e: { name: string; from: string; to: string }) => void this.onMoved(e))
+    invites.on('rekeyed', (r: { name: string; previous: string; key: string }) => void this.onMoved({ name: r.name, from: r.previous, to: r.key }))
+    this.invites = this.own(invites)
+    await invites.ready()
+    const swarmPresence = new SwarmPresence(network.swarm)
+    this.own({ close: () => swarmPresence.close() })
+    this.members = new Members(this.swarmpad, { presence: this.presenceSource(swarmPresence), invites, deviceKey: network.publicKey })
+
     await this.openLibrary()
     this.profile = await readProfile(this.paths.profile)
 
@@ -151,6 +169,38 @@ export class Daemon extends Resource {
     setImmediate(() => void this.close().catch((err) => this.log(`error while stopping: ${errorMessage(err)}`)))
   }
 
+  /// Online from the network's presence channel (bound to the connection and
+  /// checked against membership); last seen from the swarm's connections.
+  private presenceSource(connections: SwarmPresence): PresenceSource {
+    return {
+      status: (docKey, member) => {
+        const open = this.swarmpad.documents.find((d) => b4a.equals(d.doc.key, docKey))
+        const seen = connections.status(docKey, member)
+        if (!open) return seen
+        try {
+          const hex = b4a.toString(member.writerKey, 'hex')
+          const peer = this.network.presence(open.doc).peers().find((p) => p.writerKey === hex)
+          if (peer?.online) return { online: true, lastSeen: Date.now() }
+          return { online: false, lastSeen: seen?.lastSeen ?? null }
+        } catch {
+          return seen
+        }
+      }
+    }
+  }
+
+  /// A document moved to a successor after a re-key: its file mirrors follow.
+  private async onMoved(e: { name: string; from: string; to: string }): Promise<void> {
+    try {
+      const from = keyHex(e.from)
+      const open = await this.swarmpad.open(e.name)
+      if (from !== null && this.mirrors) await this.mirrors.moved(from, open)
+      this.log(`${e.name} moved to ${e.to}`)
+    } catch (err) {
+      this.log(`${e.name} moved, but: ${errorMessage(err)}`)
+    }
+  }
+
   /// Open every library document, so it keeps syncing while no editor is open.
   private async openLibrary(): Promise<void> {
     for (const entry of this.swarmpad.library.list()) {
@@ -163,6 +213,11 @@ export class Daemon extends Resource {
       }
     }
   }
+}
+
+function keyHex(key: string): string | null {
+  const parsed = parseKey(key)
+  return parsed === null ? null : toHex(parsed)
 }
 
 /// The library name of `nameOrKey`, telling a mistyped key from an unknown name.

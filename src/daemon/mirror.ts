@@ -424,6 +424,21 @@ export class Mirrors {
     return true
   }
 
+  /// The document of some mirrors moved to a successor (re-key): follow it.
+  async moved(fromKey: string, to: OpenDocument): Promise<void> {
+    let changed = false
+    for (const r of this.records) {
+      if (r.doc !== fromKey) continue
+      const id = mirrorId(r.doc, r.path)
+      await this.active.get(id)?.close()
+      this.active.delete(id)
+      r.doc = to.entry.key
+      changed = true
+      await this.startMirror(r, to, 'resume').catch((err) => this.log(`not syncing ${r.path}: ${errorMessage(err)}`))
+    }
+    if (changed) await this.save()
+  }
+
   /// A temporary mirror for an edit session (not kept across restarts).
   async session(doc: OpenDocument, path: string): Promise<FileMirror> {
     const m = new FileMirror(doc, path)

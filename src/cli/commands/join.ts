@@ -1,24 +1,67 @@
 import type { Command } from 'commander'
 import { Context } from '../context.js'
-import { checkNewName } from '../input.js'
+import { checkNewName, parseDuration } from '../input.js'
 import { lines, printJson } from '../output.js'
-import { SwarmpadError } from '../../errors.js'
-import { notAvailable, pairingAvailable } from '../pairing.js'
+import { replyError } from '../client.js'
+import { SwarmpadError, type ErrorCode } from '../../errors.js'
+import { decodeInvite, isExpired } from '../../pairing/code.js'
+import type { DocumentSummary } from '../../daemon/api.js'
+
+type JoinEvent =
+  | { type: 'progress'; stage: string; message: string }
+  | { type: 'done'; document: DocumentSummary }
+  | { type: 'error'; error: { code: ErrorCode; message: string } }
 
 export function register(program: Command): void {
   program
     .command('join')
-    .description('join a document with an invite code, then add it to the library')
+    .description('join a document with an invite code (waits for the inviting device), then add it to the library')
     .argument('<code>', 'the invite code')
-    .argument('[name]', 'local name for the document (default: its title or a name derived from the code)')
+    .argument('[name]', 'local name for the document (default: shared-XXXXXX)')
+    .option('--timeout <duration>', 'how long to wait for the inviting device: 30s, 5m ... (default 2m)')
     .option('--json', 'print the result as JSON')
-    .action(async (code: string, name: string | undefined, opts: { json?: boolean }, cmd: Command) => {
-      if (code.trim() === '') throw new SwarmpadError('INVALID_INVITE', 'invalid invite: the code is empty')
+    .action(async (code: string, name: string | undefined, opts: { timeout?: string; json?: boolean }, cmd: Command) => {
+      // Everything that can be checked without the network is checked first.
+      const invite = decodeInvite(code)
+      if (isExpired(invite, Date.now())) throw new SwarmpadError('INVITE_EXPIRED', `this invite expired on ${new Date(invite.expires).toISOString()}; ask for a new one`)
       if (name !== undefined) checkNewName(name)
-      if (!(await pairingAvailable())) throw notAvailable('swarmpad join')
-      const client = await Context.of(cmd).daemon()
-      const result = await client.json<{ name: string; key: string }>('POST', '/api/join', { json: { code, name } })
+      const timeout = opts.timeout === undefined ? undefined : parseDuration(opts.timeout, '--timeout', 1000, 86_400_000)
+      const ctx = Context.of(cmd)
+      const client = await ctx.daemon()
+      const res = await client.send('POST', '/api/join', { json: { code, name, timeout } })
+      if (res.statusCode !== 200) {
+        const chunks: Buffer[] = []
+        for await (const c of res) chunks.push(c as Buffer)
+        throw replyError(res.statusCode ?? 0, Buffer.concat(chunks))
+      }
+      // Ctrl-C closes the request: the daemon cancels the join and keeps nothing.
+      const onSigint = () => {
+        res.destroy()
+        process.stderr.write('swarmpad: join cancelled; nothing was added\n')
+        process.exit(130)
+      }
+      process.once('SIGINT', onSigint)
+      let result: DocumentSummary | null = null
+      let buffer = ''
+      try {
+        for await (const chunk of res) {
+          buffer += (chunk as Buffer).toString('utf8')
+          let nl: number
+          while ((nl = buffer.indexOf('\n')) !== -1) {
+            const line = buffer.slice(0, nl).trim()
+            buffer = buffer.slice(nl + 1)
+            if (line === '') continue
+            const e = JSON.parse(line) as JoinEvent
+            if (e.type === 'progress') ctx.progress(e.message)
+            else if (e.type === 'error') throw new SwarmpadError(e.error.code, e.error.message)
+            else result = e.document
+          }
+        }
+      } finally {
+        process.off('SIGINT', onSigint)
+      }
+      if (result === null) throw new SwarmpadError('DAEMON_UNAVAILABLE', `the daemon stopped answering while joining; see ${ctx.paths.log}`)
       if (opts.json) return printJson(result)
-      await lines(`joined ${result.name}`, `key: ${result.key}`)
+      await lines(`joined ${result.name} as ${result.role}`, `key: ${result.key}`)
     })
 }
