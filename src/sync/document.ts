@@ -285,6 +285,7 @@ export class SwarmDocument extends Resource {
       throw new SwarmpadError('BAD_CHANGE', err instanceof Error ? err.message : String(err))
     }
     for (let v = baseVersion; v < this.versionValue; v++) cs = cs.map(this.history[v - this.firstVersion]!)
+    cs = keepPairsWhole(cs, this.textValue)
     if (cs.empty) return { version: this.versionValue, changes: cs, durable: Promise.resolve() }
     if (cs.newLength > MAX_TEXT_LENGTH) {
       throw new SwarmpadError('TOO_LARGE', `The text would be ${cs.newLength} characters long; the limit is ${MAX_TEXT_LENGTH}`)
@@ -664,7 +665,16 @@ export class SwarmDocument extends Resource {
       this.ytext.unobserve(observer)
       this.keepClientId()
     }
-    if (delta !== null) this.advance(deltaToChangeSet(delta, before), 'remote')
+    if (delta === null) return
+    const splits = deltaSplitsPair(delta, this.textValue)
+    this.advance(deltaToChangeSet(delta, before), 'remote')
+    if (splits) {
+      // Yjs replaced the halves of a surrogate pair the update split with
+      // U+FFFD, which its delta does not report: take the text from the Y.Text.
+      const now = this.ytext.toString()
+      const cs = changeSetOf(diffChanges(this.textValue.toString(), now), this.textValue.length)
+      if (!cs.empty) this.advance(cs, 'remote')
+    }
   }
 
   /// Yjs picks a new random clientID when a remote transaction advances its
@@ -735,4 +745,74 @@ export function textOf(s: string): Text {
 
 function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff
+}
+
+/// True when `pos` falls between the two halves of a surrogate pair of `text`.
+function splitsPair(text: Text, pos: number): boolean {
+  if (pos <= 0 || pos >= text.length) return false
+  const two = text.sliceString(pos - 1, pos + 1)
+  return isHighSurrogate(two.charCodeAt(0)) && isLowSurrogate(two.charCodeAt(1))
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+
+/// Changes that never cut a surrogate pair of `text` in two and insert no
+/// lone surrogate. Yjs turns both halves of a pair it must split into U+FFFD,
+/// and writes a lone surrogate as U+FFFD: without this the text here would
+/// differ from the Y.Text and from every other peer. A deletion or
+/// replacement that cuts a pair is widened to the whole pair (when the
+/// inserted text completes the half it cut, as a diff that changes only the
+/// low half of an emoji does, that half is kept); an insertion between the
+/// halves goes after the pair; a lone surrogate left after that becomes U+FFFD.
+export function keepPairsWhole(cs: ChangeSet, text: Text): ChangeSet {
+  let fix = false
+  cs.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
+    if (fix) return
+    if (splitsPair(text, fromA) || splitsPair(text, toA)) fix = true
+    else if (inserted.length > 0) {
+      LONE_SURROGATE.lastIndex = 0
+      if (LONE_SURROGATE.test(inserted.toString())) fix = true
+    }
+  })
+  if (!fix) return cs
+  const specs: Array<{ from: number; to: number; insert: Text }> = []
+  cs.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
+    let from = fromA
+    let to = toA
+    let insert = inserted.toString()
+    if (from === to && splitsPair(text, from)) {
+      from = to = from + 1
+    } else {
+      if (splitsPair(text, from)) {
+        from--
+        if (isLowSurrogate(insert.charCodeAt(0))) insert = text.sliceString(from, from + 1) + insert
+      }
+      if (splitsPair(text, to)) {
+        if (isHighSurrogate(insert.charCodeAt(insert.length - 1))) insert = insert + text.sliceString(to, to + 1)
+        to++
+      }
+    }
+    LONE_SURROGATE.lastIndex = 0
+    insert = insert.replace(LONE_SURROGATE, '\ufffd')
+    specs.push({ from, to, insert: Text.of(insert.split('\n')) })
+  })
+  return ChangeSet.of(specs, text.length)
+}
+
+/// True when applying `delta` to `text` inserts or deletes at a position
+/// between the halves of a surrogate pair (only a crafted update can).
+function deltaSplitsPair(delta: readonly DeltaOp[], text: Text): boolean {
+  let pos = 0
+  for (const op of delta) {
+    if (op.retain !== undefined) pos += op.retain
+    else if (op.delete !== undefined) {
+      if (splitsPair(text, pos) || splitsPair(text, pos + op.delete)) return true
+      pos += op.delete
+    } else if (splitsPair(text, pos)) return true
+  }
+  return false
 }

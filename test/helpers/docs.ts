@@ -1,8 +1,11 @@
 import Corestore from 'corestore'
+import b4a from 'b4a'
 import { randomBytes } from 'node:crypto'
 import { pipeline } from 'node:stream'
 import { onTestFinished } from 'vitest'
 import { SwarmDocument } from '../../src/sync/document.js'
+import type { RejectionEntry } from '../../src/doc/entries.js'
+import type { Prng } from './prng.js'
 import { tmpDir } from './tmp.js'
 
 export interface TestDoc {
@@ -56,6 +59,15 @@ export function connect(a: SwarmDocument, b: SwarmDocument): () => void {
   return stop
 }
 
+/// Connect every pair of documents; returns a function that disconnects them all.
+export function connectAll(docs: SwarmDocument[]): () => void {
+  const stops: Array<() => void> = []
+  for (let i = 0; i < docs.length; i++) for (let j = i + 1; j < docs.length; j++) stops.push(connect(docs[i]!, docs[j]!))
+  return () => {
+    for (const s of stops) s()
+  }
+}
+
 /// Poll until `check` holds or `ms` pass; fails with `what`.
 export async function eventually(check: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
   const end = Date.now() + ms
@@ -66,11 +78,73 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
   throw new Error(`timed out waiting for ${what}`)
 }
 
-/// Wait until every document has the same text, updating each along the way.
+/// Wait until every document has the same text and the same number of
+/// accepted updates and rejections, updating each along the way.
 export async function converge(docs: SwarmDocument[], ms = 30_000): Promise<void> {
+  let last = ''
+  try {
+    await eventually(async () => {
+      for (const d of docs) await d.update()
+      const first = docs[0]!.text.toString()
+      last = docs.map((d) => `${d.text.length}:${d.updateCount}:${d.autobase.view.rejections.length}`).join(' ')
+      return docs.every(
+        (d) =>
+          d.text.toString() === first &&
+          d.updateCount === docs[0]!.updateCount &&
+          d.autobase.view.rejections.length === docs[0]!.autobase.view.rejections.length
+      )
+    }, 'documents to converge', ms)
+  } catch (err) {
+    const t0 = docs[0]!.text.toString()
+    const diffs = docs.slice(1).map((d) => {
+      const t = d.text.toString()
+      let i = 0
+      while (i < t.length && t[i] === t0[i]) i++
+      return i === t.length && i === t0.length ? 'same' : `first difference at ${i}: ${JSON.stringify(t0.slice(Math.max(0, i - 3), i + 4))} vs ${JSON.stringify(t.slice(Math.max(0, i - 3), i + 4))}`
+    })
+    throw new Error(`${(err as Error).message} (length:updates:rejections per peer: ${last}; ${diffs.join('; ')})`)
+  }
+}
+
+/// Add `joiner` as a member of `owner`'s document and wait until it can write.
+export async function addWriter(owner: SwarmDocument, joiner: SwarmDocument, role: 'writer' | 'owner' = 'writer'): Promise<void> {
+  await owner.addMember(joiner.writerKey, role)
   await eventually(async () => {
-    for (const d of docs) await d.update()
-    const first = docs[0]!.text.toString()
-    return docs.every((d) => d.text.toString() === first)
-  }, 'documents to converge', ms)
+    await joiner.update()
+    return joiner.writable
+  }, 'the new member to become writable')
+}
+
+/// Make one random CodeMirror-style edit (1-3 changes) and return its result.
+export function randomEdit(rng: Prng, doc: SwarmDocument, tag = ''): ReturnType<SwarmDocument['edit']> {
+  const changes: Array<{ from: number; to?: number; insert?: string }> = []
+  const length = doc.text.length
+  // Changes of one edit are in the coordinates of the text before it, sorted and disjoint.
+  let pos = 0
+  for (let k = rng.int(1, 3); k > 0 && pos <= length; k--) {
+    const from = rng.int(pos, length)
+    const del = length - from > 0 && rng.bool(0.3) ? rng.int(1, Math.min(8, length - from)) : 0
+    const insert = del > 0 && rng.bool(0.5) ? '' : tag + rng.string(rng.int(1, 8))
+    changes.push({ from, to: from + del, insert })
+    pos = from + del + 1
+  }
+  return doc.edit(changes)
+}
+
+/// The rejections of a document in a comparable form.
+export async function rejectionList(doc: SwarmDocument): Promise<string[]> {
+  return (await doc.rejections()).map((r: RejectionEntry) => `${b4a.toString(b4a.from(r.writer), 'hex').slice(0, 12)}#${r.seq}: ${r.reason}`)
+}
+
+/// The Yjs clientID the document's Y.Doc uses right now (a private field:
+/// tests check it equals the clientID derived from the writer key).
+export function liveClientId(doc: SwarmDocument): number {
+  return (doc as unknown as { ydoc: { clientID: number } }).ydoc.clientID
+}
+
+/// The text the document's Y.Doc holds (must always equal doc.text).
+export function yText(doc: SwarmDocument): string {
+  const inner = doc as unknown as { ytext: { toString(): string }; flushLocal(): void }
+  inner.flushLocal() // local edits reach the Y.Doc on the next turn otherwise
+  return inner.ytext.toString()
 }
