@@ -47,6 +47,8 @@ export const DEFAULT_REKEY_EXPIRY = 30 * 24 * 3600 * 1000
 export const DEFAULT_JOIN_TIMEOUT = 120_000
 /// After pairing, how long join() waits at least for the document to become writable.
 const MIN_WRITABLE_WAIT = 15_000
+/// The longest delay setTimeout takes.
+const MAX_TIMER = 2 ** 31 - 1
 /// How often expired invites are forgotten and pairing topics left.
 const HOUSEKEEPING_INTERVAL = 60_000
 
@@ -166,7 +168,9 @@ interface Retired {
 /// Invites of this device, joining with a code, re-keying, and following re-keys.
 ///
 /// Events: `invite-used` (InviteInfo), `joined` (LibraryEntry), `rekeyed`
-/// (RekeyResult), `moved` (MovedEvent: this device followed a re-key; the
+/// (RekeyResult), `following` (MovedEvent: this device noticed a re-key and
+/// is pairing with the successor; edits made from now on are carried over),
+/// `moved` (MovedEvent: this device followed a re-key; the
 /// name now opens the successor), `moved-away` (MovedEvent: the document moved
 /// without this device: it was removed, or is a reader), `follow-error` (Error).
 export class Invites extends Resource {
@@ -550,9 +554,16 @@ export class Invites extends Resource {
         s.addEventListener('abort', onAbort)
       }
       const ms = Math.max(0, opts.deadline - this.now())
-      timer = setTimeout(() => {
+      // setTimeout cannot wait longer than 2^31-1 ms (a re-key invite waits up to 30 days): re-arm.
+      const arm = () => {
+        const left = opts.deadline - this.now()
+        if (left > 0) {
+          timer = setTimeout(arm, Math.min(left, MAX_TIMER))
+          return
+        }
         finish(new SwarmpadError('TIMEOUT', `no answer within ${Math.round(ms / 1000)} s from the device that created the invite; it must be online with swarmpad running: try again later`))
-      }, ms)
+      }
+      timer = setTimeout(arm, Math.min(ms, MAX_TIMER))
       try {
         const made = this.pairing.addCandidate({
           invite: { seed: invite.seed, discoveryKey: invite.discoveryKey },
@@ -763,7 +774,7 @@ export class Invites extends Resource {
     }
     this.following.add(keyHex)
     try {
-      await this.follow(entry, doc, invite, m.movedTo.key)
+      await this.follow(entry, doc, invite, m.movedTo.key, event)
       this.emit('moved', event)
     } finally {
       this.following.delete(keyHex)
@@ -772,8 +783,9 @@ export class Invites extends Resource {
 
   /// Pair with the successor using the invite sealed to this device, then
   /// point the library entry at it, carrying over edits made meanwhile.
-  private async follow(entry: LibraryEntry, old: SwarmDocument, invite: ParsedInvite & { role: 'writer' | 'owner' }, successorKey: Uint8Array): Promise<void> {
+  private async follow(entry: LibraryEntry, old: SwarmDocument, invite: ParsedInvite & { role: 'writer' | 'owner' }, successorKey: Uint8Array, event: MovedEvent): Promise<void> {
     const noticed = old.text.toString()
+    this.emit('following', event)
     const namespace = Library.newNamespace()
     const writerKey = await deriveWriterKey(this.swarmpad.store, namespace)
     const auth = await this.pair(invite, writerKey, { deadline: invite.expires })

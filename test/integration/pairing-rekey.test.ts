@@ -1,0 +1,121 @@
+// Remove and re-key: the remaining members follow the document to a successor
+// with fresh keys; the removed device, connected and online throughout, gets
+// no edit made after the re-key.
+import { expect, test } from 'vitest'
+import b4a from 'b4a'
+import crypto from 'hypercore-crypto'
+import { loopbackTestnet } from '../helpers/testnet.js'
+import { createDevice, until, untilText } from '../helpers/pairing.js'
+import { fromHex, toHex } from '../../src/storage/keys.js'
+import type { MovedEvent } from '../../src/pairing/index.js'
+
+test('re-key: remaining members (a writer and a second owner device) converge on the successor; the removed device gets nothing new', async () => {
+  const net = await loopbackTestnet(3)
+  const owner = await createDevice(net, { label: 'owner' })
+  const owner2 = await createDevice(net, { label: 'owner2' })
+  const keep = await createDevice(net, { label: 'keep' })
+  const evil = await createDevice(net, { label: 'evil' })
+  await owner.swarmpad.create('secret', { text: 'shared history' })
+  await owner2.invites.join((await owner.invites.create('secret', { role: 'owner' })).code, { name: 'secret' })
+  await keep.invites.join((await owner.invites.create('secret')).code, { name: 'secret', profile: { name: 'Keep', color: '#00aa00' } })
+  await evil.invites.join((await owner.invites.create('secret')).code, { name: 'secret' })
+  const oldKeyHex = owner.swarmpad.library.find('secret')!.key
+  const evilOld = await evil.doc('secret')
+  const keepOld = await keep.doc('secret')
+  await untilText([await owner.doc('secret'), await owner2.doc('secret'), keepOld, evilOld], 'shared history')
+  // The removed device edits too before it is removed: that is "what it had".
+  evilOld.edit([{ from: 0, insert: '> ' }])
+  await untilText([await owner.doc('secret'), keepOld], '> shared history')
+
+  const moved: MovedEvent[] = []
+  keep.invites.on('moved', (e: MovedEvent) => moved.push(e))
+  owner2.invites.on('moved', (e: MovedEvent) => moved.push(e))
+  const movedAway: MovedEvent[] = []
+  evil.invites.on('moved-away', (e: MovedEvent) => movedAway.push(e))
+
+  const result = await owner.members.remove('secret', evilOld.writerKey, { rekey: true })
+  const rekey = result.rekey!
+  expect(rekey.sealed).toHaveLength(2)
+  expect(rekey.unreachable).toEqual([])
+  const newKeyHex = toHex(fromHex(owner.swarmpad.library.find('secret')!.key))
+  expect(newKeyHex).not.toBe(oldKeyHex)
+  const ownerEntry = owner.swarmpad.library.find('secret')!
+  expect(ownerEntry.previous?.map((p) => p.key)).toEqual([oldKeyHex])
+  expect(ownerEntry.encryptionKey).not.toBe(ownerEntry.previous![0]!.encryptionKey)
+
+  // The remaining members follow automatically: same local name, new key.
+  await until(() => keep.swarmpad.library.find('secret')?.key === newKeyHex && owner2.swarmpad.library.find('secret')?.key === newKeyHex, 'remaining members to follow', 30_000)
+  const s1 = await owner.doc('secret')
+  const s2 = await owner2.doc('secret')
+  const s3 = await keep.doc('secret')
+  await until(() => s2.writable && s3.writable, 'followers writable on the successor', 30_000)
+  await untilText([s1, s2, s3], '> shared history')
+  await until(() => moved.length === 2, 'both followers to report the move')
+  expect(moved.map((e) => [e.name, e.to])).toEqual([
+    ['secret', rekey.key],
+    ['secret', rekey.key]
+  ])
+  // Roles carry over: the second owner device is an owner (indexer) again, the writer a writer.
+  await until(async () => {
+    const ms = await s1.members()
+    return ms.length === 3 && ms.filter((m) => m.role === 'owner').length === 2
+  }, 'successor membership: two owners and the writer')
+  await until(async () => (await s1.members()).some((m) => m.name === 'Keep' && m.color === '#00aa00'), 'the writer keeps its name')
+  expect(keep.swarmpad.library.find('secret')!.previous?.[0]?.key).toBe(oldKeyHex)
+
+  // New edits on the successor converge among the remaining members ...
+  s3.edit([{ from: s3.text.length, insert: ' + after rekey' }])
+  s2.edit([{ from: 0, insert: '## ' }])
+  await untilText([s1, s2, s3], '## > shared history + after rekey')
+
+  // ... and reach the removed device by no path, though it stays online and
+  // connected the whole time, with the old document open.
+  expect(evil.swarm.connections.size).toBeGreaterThan(0)
+  await until(() => movedAway.length === 1, 'the removed device to notice the move')
+  const evilEntry = evil.swarmpad.library.find('secret')!
+  expect(evilEntry.key).toBe(oldKeyHex)
+  expect(evilEntry.movedTo).toBe(newKeyHex)
+  await new Promise((r) => setTimeout(r, 1500))
+  await evilOld.update()
+  expect(evilOld.closingOrClosed).toBe(false)
+  expect(evilOld.text.toString()).toBe('> shared history')
+  expect(evil.swarmpad.library.list().map((e) => e.key)).toEqual([oldKeyHex])
+  // It knows the successor's key (the moved block is readable to it) but not
+  // its encryption key: even its raw cores would hold nothing it can read.
+  const successorDk = crypto.discoveryKey(fromHex(newKeyHex))
+  for await (const dk of evil.swarmpad.store.list()) expect(b4a.equals(dk, successorDk)).toBe(false)
+
+  // The old document is frozen for the followers: they no longer have it open.
+  expect(keep.swarmpad.documents.map((d) => d.entry.key)).not.toContain(oldKeyHex)
+})
+
+test('re-key needs an owner; edits typed into the old document while following are carried over', async () => {
+  const net = await loopbackTestnet(3)
+  const owner = await createDevice(net, { label: 'owner' })
+  const w = await createDevice(net, { label: 'w' })
+  const x = await createDevice(net, { label: 'x' })
+  await owner.swarmpad.create('doc', { text: 'one two three' })
+  await w.invites.join((await owner.invites.create('doc')).code, { name: 'doc' })
+  await x.invites.join((await owner.invites.create('doc')).code, { name: 'doc' })
+  const wOld = await w.doc('doc')
+  const xKey = (await x.doc('doc')).writerKey
+  await untilText([wOld], 'one two three')
+
+  // A writer cannot re-key.
+  await expect(w.members.remove('doc', xKey, { rekey: true })).rejects.toMatchObject({ code: 'NOT_OWNER' })
+
+  // The writer keeps typing into the old document after its device noticed
+  // the move and while it pairs with the successor.
+  const oldKeyHex = owner.swarmpad.library.find('doc')!.key
+  let typed = false
+  w.invites.on('following', () => {
+    wOld.edit([{ from: 0, insert: 'zero ' }])
+    typed = true
+  })
+  await owner.invites.rekey('doc', xKey)
+  await until(() => w.swarmpad.library.find('doc')?.key !== oldKeyHex, 'the writer to follow', 30_000)
+  const sOwner = await owner.doc('doc')
+  const sW = await w.doc('doc')
+  await untilText([sOwner, sW], 'zero one two three', 30_000)
+  expect(typed).toBe(true)
+})
