@@ -154,6 +154,8 @@ export async function ensureDaemon(ctx: Context): Promise<DaemonClient> {
 /// Spawn a detached daemon and wait for it to report. Returns its info, or
 /// null when another process holds the storage root (it is starting too).
 async function startDaemon(ctx: Context, deadline: number): Promise<DaemonInfo | null> {
+  // A bad --bootstrap is a usage error before anything is created.
+  if (ctx.bootstrap !== null) (await import('../net/bootstrap.js')).parseBootstrap(ctx.bootstrap)
   try {
     await mkdir(ctx.home, { recursive: true, mode: 0o700 })
   } catch (err) {

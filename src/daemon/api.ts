@@ -278,13 +278,16 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
     const path = absolutePath(param(url, 'path'))
     const mirror = await daemon.mirrors.session(open, path)
     const id = randomBytes(16).toString('hex')
-    const session: EditSession = { id, mirror, open, ended: false }
+    const session: EditSession = { id, mirror, open, ended: false, saves: 0 }
     sessions.set(id, session)
     res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' })
     const send = (event: Record<string, unknown>) => {
       if (!res.writableEnded) res.write(JSON.stringify(event) + '\n')
     }
-    mirror.on('saved', (e: { version: number }) => send({ type: 'saved', version: e.version }))
+    mirror.on('saved', (e: { version: number }) => {
+      session.saves++
+      send({ type: 'saved', version: e.version })
+    })
     mirror.on('written', () => send({ type: 'remote', version: open.doc.version }))
     mirror.on('problem', (message: string) => send({ type: 'problem', message }))
     send({ type: 'ready', session: id, version: open.doc.version, path })
@@ -312,7 +315,7 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
     sessions.delete(session.id)
     try {
       const { version } = await session.mirror.flush()
-      return { name: session.open.entry.name, version, problem: session.mirror.problem }
+      return { name: session.open.entry.name, version, saves: session.saves, problem: session.mirror.problem }
     } finally {
       await daemon.mirrors.endSession(session.mirror)
       session.end?.()
@@ -343,6 +346,8 @@ interface EditSession {
   mirror: FileMirror
   open: OpenDocument
   ended: boolean
+  /// File saves that went into the document.
+  saves: number
   end?: () => void
 }
 

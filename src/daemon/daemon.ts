@@ -16,7 +16,8 @@ import { parseBootstrap } from '../net/bootstrap.js'
 import { Invites, Members, SwarmPresence, type PresenceSource } from '../pairing/index.js'
 import { toHex } from '../storage/keys.js'
 import b4a from 'b4a'
-import { loadCollabModule, type CollabHubLike } from './seams.js'
+import { CollabHub, type InviteProvider } from '../server/collab.js'
+import type { SwarmDocument } from '../sync/document.js'
 
 export interface DaemonOptions {
   /// The storage root (see resolveHome()).
@@ -58,7 +59,7 @@ export class Daemon extends Resource {
   network!: Network
   invites!: Invites
   members!: Members
-  hub: CollabHubLike | null = null
+  hub!: CollabHub
   mirrors!: Mirrors
   profile: Profile | null = null
   info: DaemonInfo | null = null
@@ -131,14 +132,9 @@ export class Daemon extends Resource {
     const server = new LocalServer({ port: this.options.port ?? 0, token: this.token, staticDir })
     server.on('internal-error', (err: unknown) => this.log(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`))
 
-    const collab = await loadCollabModule()
-    if (collab !== null) {
-      const hub = new collab.CollabHub(this.swarmpad, this.network)
-      this.hub = this.own({ handleSocket: (ws, url) => hub.handleSocket(ws, url), close: async () => hub.close() })
-      server.socket('/ws', (ws, url) => hub.handleSocket(ws, url))
-    } else {
-      server.socket('/ws', (ws) => ws.close(1013, 'the editor page is not built yet'))
-    }
+    const hub = new CollabHub(this.swarmpad, this.network, { invites: this.inviteProvider() })
+    this.hub = this.own(hub)
+    server.socket('/ws', (ws, url) => hub.handleSocket(ws, url))
     registerApi(this, server)
     this.server = this.own(server)
     await server.ready()
@@ -167,6 +163,25 @@ export class Daemon extends Resource {
     if (this.stopRequested) return
     this.stopRequested = true
     setImmediate(() => void this.close().catch((err) => this.log(`error while stopping: ${errorMessage(err)}`)))
+  }
+
+  /// The page's share dialog makes, lists and cancels invites through this.
+  private inviteProvider(): InviteProvider {
+    const keyOf = (doc: SwarmDocument) => toHex(doc.key)
+    return {
+      create: async (doc, kind) => {
+        const made = await this.invites.create(keyOf(doc), { role: kind })
+        return { id: made.id, kind: made.role, code: made.code, created: Date.now(), expires: made.expires }
+      },
+      list: async (doc) =>
+        this.invites
+          .list(keyOf(doc))
+          .filter((i) => i.state === 'pending' && i.purpose === 'invite')
+          .map((i) => ({ id: i.id, kind: i.role, created: i.created, expires: i.expires })),
+      cancel: async (doc, id) => {
+        await this.invites.cancel(keyOf(doc), id)
+      }
+    }
   }
 
   /// Online from the network's presence channel (bound to the connection and

@@ -51,8 +51,9 @@ export async function runDaemon(options: RunOptions): Promise<void> {
   try {
     await daemon.ready()
   } catch (err) {
-    daemon.log(`cannot start: ${errorMessage(err)}`)
     if (options.background) {
+      // Foreground: the command prints the error itself; background: stderr is daemon.log.
+      daemon.log(`cannot start: ${errorMessage(err)}`)
       const code = err instanceof SwarmpadError ? err.code : 'INTERNAL'
       await report({ type: 'error', code, message: errorMessage(err) })
     }

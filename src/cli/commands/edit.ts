@@ -33,16 +33,19 @@ export function register(program: Command): void {
       let keepFile = false
       try {
         await writeFile(file, '', { mode: 0o600 })
-        keepFile = await editSession(ctx, client, doc, file)
+        await editSession(ctx, client, doc, file)
+      } catch (err) {
+        // A last save the document could not take stays on disk for its owner.
+        keepFile = err instanceof SwarmpadError && err.message.includes(`the file is kept at ${file}`)
+        throw err
       } finally {
         if (!keepFile) await rm(dir, { recursive: true, force: true })
       }
     })
 }
 
-/// Run the editor on `file` while the daemon mirrors it. Returns true when
-/// the file must be kept (its last save could not be stored).
-async function editSession(ctx: Context, client: DaemonClient, doc: DocumentSummary, file: string): Promise<boolean> {
+/// Run the editor on `file` while the daemon mirrors it.
+async function editSession(ctx: Context, client: DaemonClient, doc: DocumentSummary, file: string): Promise<void> {
   const res = await client.send('POST', '/api/edit', { query: { doc: doc.name, path: file } })
   if (res.statusCode !== 200) {
     const chunks: Buffer[] = []
@@ -69,7 +72,7 @@ async function editSession(ctx: Context, client: DaemonClient, doc: DocumentSumm
   })()
 
   const status = await runEditor(file)
-  let result: { version: number; problem: string | null } | null = null
+  let result: { version: number; saves: number; problem: string | null } | null = null
   if (!broken) {
     try {
       result = await client.json('POST', '/api/edit/finish', { json: { session } })
@@ -85,8 +88,7 @@ async function editSession(ctx: Context, client: DaemonClient, doc: DocumentSumm
     const text = await readInput(file)
     const again = await ctx.daemon()
     await again.json('POST', '/api/write', { query: { doc: doc.name }, text })
-    result = { version: 0, problem: null }
-    saves++
+    result = { version: 0, saves: 1, problem: null }
   }
   if (result.problem !== null) {
     throw new SwarmpadError('BAD_ARGUMENT', `your last save was not stored: ${result.problem}; the file is kept at ${file}`)
@@ -96,8 +98,7 @@ async function editSession(ctx: Context, client: DaemonClient, doc: DocumentSumm
     throw new SwarmpadError('INTERNAL', `the editor "${editorCommand()}" ${how}; what it saved is in "${doc.name}"`)
   }
   if (problems.length > 0) warn(problems[problems.length - 1]!)
-  await lines(saves > 0 || result.version > doc.version ? `${doc.name}: saved` : `${doc.name}: unchanged`)
-  return false
+  await lines(saves > 0 || result.saves > 0 ? `${doc.name}: saved` : `${doc.name}: unchanged`)
 }
 
 async function* readEvents(res: IncomingMessage): AsyncGenerator<SessionEvent> {

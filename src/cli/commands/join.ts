@@ -53,7 +53,11 @@ export function register(program: Command): void {
             if (line === '') continue
             const e = JSON.parse(line) as JoinEvent
             if (e.type === 'progress') ctx.progress(e.message)
-            else if (e.type === 'error') throw new SwarmpadError(e.error.code, e.error.message)
+            else if (e.type === 'error') {
+              // Say where it looked: an unreachable bootstrap node looks the same as an offline owner.
+              const where = e.error.code === 'TIMEOUT' ? `; bootstrap nodes tried: ${client.info.network?.bootstrap ?? 'the public DHT'}` : ''
+              throw new SwarmpadError(e.error.code, e.error.message + where)
+            }
             else result = e.document
           }
         }
