@@ -66,6 +66,9 @@ export interface PairingSwarm {
   readonly keyPair: { publicKey: Uint8Array }
   readonly dht: object
   join(topic: Uint8Array, opts?: { server?: boolean; client?: boolean }): { destroy(): Promise<void> }
+  /// Hyperswarm's topic status: used to notice that someone called
+  /// `swarm.leave(topic)`, which ends every session of the topic (ours too).
+  status?(topic: Uint8Array): { readonly destroyed: boolean } | null
 }
 
 /// An invite as listed to people.
@@ -189,6 +192,11 @@ export class Invites extends Resource {
   private housekeeping: NodeJS.Timeout | null = null
   private chores: Promise<void> = Promise.resolve()
   private readonly onDocumentOpen = (open: OpenDocument) => this.watch(open)
+  /// The network layer leaves a document's topic when it closes; our
+  /// sessions on that topic end with it: join again.
+  private readonly onDocumentClose = () => {
+    setTimeout(() => void this.chore(), 50).unref()
+  }
 
   constructor(swarmpad: Swarmpad, swarm: PairingSwarm, options: InvitesOptions = {}) {
     super()
@@ -210,6 +218,7 @@ export class Invites extends Resource {
     await this.pairing.ready()
     await this.chore()
     this.swarmpad.on('document-open', this.onDocumentOpen)
+    this.swarmpad.on('document-close', this.onDocumentClose)
     for (const open of this.swarmpad.documents) this.watch(open)
     this.housekeeping = setInterval(() => void this.chore(), HOUSEKEEPING_INTERVAL)
     this.housekeeping.unref()
@@ -219,6 +228,7 @@ export class Invites extends Resource {
     this.aborter.abort()
     if (this.housekeeping) clearInterval(this.housekeeping)
     this.swarmpad.off('document-open', this.onDocumentOpen)
+    this.swarmpad.off('document-close', this.onDocumentClose)
     await this.chores.catch(() => {})
     this.members.clear()
     if (this.pairing) await this.pairing.close().catch(() => {})
@@ -362,6 +372,7 @@ export class Invites extends Resource {
     const run = this.chores.then(async () => {
       if (this.closingOrClosed) return
       await this.store.prune(this.now())
+      await this.rejoinLostTopics()
       this.syncMembers()
       await this.serveRetired()
     })
@@ -369,6 +380,28 @@ export class Invites extends Resource {
       if (!this.closingOrClosed) this.emit('follow-error', err)
     })
     return this.chores
+  }
+
+  private topicLost(discoveryKey: Uint8Array): boolean {
+    if (!this.swarm.status) return false
+    const status = this.swarm.status(discoveryKey)
+    return status === null || status.destroyed
+  }
+
+  /// Drop pairing members and retired documents whose topic someone left;
+  /// syncMembers() and serveRetired() then join again.
+  private async rejoinLostTopics(): Promise<void> {
+    for (const [dk, member] of [...this.members]) {
+      if (!this.topicLost(fromHex(dk))) continue
+      this.members.delete(dk)
+      await member.close().catch(() => {})
+    }
+    for (const [key, r] of [...this.retired]) {
+      if (!this.topicLost(r.doc.discoveryKey)) continue
+      this.retired.delete(key)
+      await r.discovery.destroy().catch(() => {})
+      await r.doc.close().catch(() => {})
+    }
   }
 
   /// One blind-pairing member per document with an invite that has not

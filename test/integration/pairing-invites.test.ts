@@ -273,3 +273,16 @@ test('pairing time on the loopback testnet (median of 5)', async () => {
   console.log(`join (code -> writable, profile written): median ${median(total).toFixed(0)} ms of [${total.map((t) => t.toFixed(0)).join(', ')}]`)
   expect(median(times)).toBeLessThan(15_000)
 })
+
+test("an owner device still answers after the network layer left the document's topic (swarm.leave ends every session)", async () => {
+  const net = await loopbackTestnet(3)
+  const owner = await createDevice(net, { label: 'owner' })
+  const guest = await createDevice(net, { label: 'guest' })
+  const { doc } = await owner.swarmpad.create('closing', { text: 'c' })
+  const invite = await owner.invites.create('closing')
+  // What the network layer does when a document closes.
+  await owner.swarm.leave(doc.discoveryKey)
+  await owner.swarmpad.closeDocument('closing')
+  const entry = await guest.invites.join(invite.code, { name: 'closing', timeoutMs: 8000 })
+  expect(entry.role).toBe('writer')
+})
