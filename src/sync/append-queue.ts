@@ -39,11 +39,17 @@ export class AppendQueue {
   blocks = 0
   updates = 0
 
+  /// `append` writes a block and resolves with what the log returns (for
+  /// Autobase: the local log length after it); `onDurable` gets each saved
+  /// update with that result. When `permanent(err)` returns an error for a
+  /// failed append, retrying cannot help (this device may not write any
+  /// more): the batch is rejected with it instead of retried.
   constructor(
     private readonly append: (block: Uint8Array) => Promise<unknown>,
     private readonly onError: (err: unknown) => void = () => {},
-    private readonly onDurable: (yjs: Uint8Array) => void = () => {},
-    private readonly now: () => number = Date.now
+    private readonly onDurable: (yjs: Uint8Array, appended: unknown) => void = () => {},
+    private readonly now: () => number = Date.now,
+    private readonly permanent: (err: unknown) => Error | null = () => null
   ) {}
 
   /// Updates not yet durable (including those being appended), oldest first.
@@ -82,6 +88,16 @@ export class AppendQueue {
     this.rejectAll()
   }
 
+  /// Give up on every update not yet being appended (rejecting each with
+  /// `err`), e.g. when this device was removed from the document.
+  discard(err: Error): void {
+    if (this.retryTimer !== null) {
+      clearTimeout(this.retryTimer)
+      this.retryTimer = null
+    }
+    for (const c of this.pending.splice(0)) for (const w of c.waiters) w.reject(err)
+  }
+
   private rejectAll(): void {
     const err = new SwarmpadError('CLOSED', 'document closed before the edit was saved')
     for (const c of this.pending.splice(0)) for (const w of c.waiters) w.reject(err)
@@ -116,10 +132,16 @@ export class AppendQueue {
           continue
         }
         this.inFlight = batch
+        let appended: unknown
         try {
-          await this.append(block)
+          appended = await this.append(block)
         } catch (err) {
           this.inFlight = []
+          const fatal = this.permanent(err)
+          if (fatal !== null) {
+            for (const c of batch) for (const w of c.waiters) w.reject(fatal)
+            continue
+          }
           this.pending.unshift(...batch)
           if (this.stopped) break
           this.onError(err)
@@ -132,7 +154,7 @@ export class AppendQueue {
         }
         this.inFlight = []
         this.retryDelay = 0
-        this.onDurable(yjs)
+        this.onDurable(yjs, appended)
         this.blocks++
         for (const c of batch) {
           this.updates += c.count

@@ -98,12 +98,15 @@ export class SwarmDocument extends Resource {
   private foldScheduled = false
   private loaded = false
   private ownMember = -1
-  /// This device's log length when opened: own entries from before it may
-  /// still have to be folded; newer ones are already in the Y.Doc.
-  private sessionStartSeq = 0
-  /// Every update this device made durable this session. The Y.Doc always
-  /// holds them, so folding skips our own entries and a rebuild re-applies these.
-  private ownSession: Uint8Array[] = []
+  /// This device's updates that are durable in its log but not yet seen in
+  /// the view, by log position. The Y.Doc always holds them, so folding skips
+  /// them and a rebuild re-applies them. They leave when the view shows them
+  /// accepted or rejected, or when this device is removed (they can then
+  /// never be accepted): a rejected edit does not stay on this device alone.
+  private ownPending = new Map<number, Uint8Array>()
+  private unknownSeq = 0
+  /// Rejections already checked for this device's blocks.
+  private rejectionsSeen = 0
   /// Local changes not yet in the Y.Doc (see queueLocal()).
   private localBatch: LocalBatch | null = null
 
@@ -211,11 +214,16 @@ export class SwarmDocument extends Resource {
     this.queue = new AppendQueue(
       (block) => this.base.append(block),
       (err) => this.emit('append-error', err),
-      (yjs) => this.ownSession.push(yjs)
+      // Autobase's append resolves with the local log length after the block.
+      (yjs, length) => this.ownPending.set(typeof length === 'number' ? length - 1 : -++this.unknownSeq, yjs),
+      Date.now,
+      (err) =>
+        this.base.writable || this.closingOrClosed
+          ? null
+          : new SwarmpadError('NOT_WRITABLE', `this device can no longer write to this document; the edit was not saved (${err instanceof Error ? err.message : String(err)})`)
     )
     await this.base.ready()
     if (this.state === 'needs-upgrade') throw new SwarmpadError('UPGRADE_REQUIRED', this.interruptReason ?? UPGRADE_REASON)
-    this.sessionStartSeq = this.base.local.length
     this.ydoc = this.newYDoc()
     this.ytext = this.ydoc.getText(TEXT_ROOT)
     await this.serial(() => this.rebuild(false))
@@ -599,7 +607,10 @@ export class SwarmDocument extends Resource {
         this.foldedIds.length = from - this.foldedIdsStart
       }
     }
-    if (this.ownMember === -1) this.ownMember = (await this.self())?.n ?? -1
+    if (await this.settleOwn()) {
+      await this.rebuild(true)
+      return
+    }
     const end = core.length
     if (end <= this.folded) return
     // Far behind (after a fast-forward, or a long time offline): a snapshot
@@ -610,17 +621,66 @@ export class SwarmDocument extends Resource {
       return
     }
     const updates: Uint8Array[] = []
+    let lastOwn = -1
     for (let i = this.folded; i < end; i++) {
       const block = await core.get(i)
       if (block === null) throw new Error(`update ${i} is unavailable`)
       const entry = decodeUpdateEntry(block)
       this.foldedIds.push(`${entry.member}:${entry.seq}`)
-      const own = entry.member === this.ownMember && entry.seq >= this.sessionStartSeq
-      if (!own) updates.push(entry.yjs)
+      if (entry.member === this.ownMember) {
+        lastOwn = Math.max(lastOwn, entry.seq)
+        // Ours and still in the Y.Doc: nothing to apply. (Ours from an
+        // earlier session, or dropped by a rebuild, is applied like any other.)
+        if (this.ownPending.delete(entry.seq)) continue
+      }
+      updates.push(entry.yjs)
     }
+    this.forgetOwnBefore(lastOwn)
     this.folded = end
     this.pruneFoldedIds()
     if (updates.length > 0) this.applyRemote(updates)
+  }
+
+  /// Check the view for the fate of this device's pending updates. Returns
+  /// true when some must leave the Y.Doc (a rebuild is needed): one was
+  /// rejected, or this device is no longer a member.
+  private async settleOwn(): Promise<boolean> {
+    let drop = false
+    const rejections = this.base.view.rejections
+    if (rejections.length < this.rejectionsSeen) this.rejectionsSeen = rejections.length
+    const end = rejections.length
+    for (let i = this.rejectionsSeen; i < end; i++) {
+      const block = await rejections.get(i, { wait: false })
+      if (block === null) continue
+      const r = decodeRejectionEntry(block)
+      if (this.ownPending.has(r.seq) && b4a.equals(r.writer, this.writerKey)) {
+        this.ownPending.delete(r.seq)
+        drop = true
+      }
+    }
+    this.rejectionsSeen = Math.max(this.rejectionsSeen, end)
+    const me = findMember(await this.membership(), this.writerKey)
+    if (me !== undefined) this.ownMember = me.n
+    if ((me === undefined || me.removed) && (this.ownPending.size > 0 || !this.queue.idle)) {
+      this.dropOwn()
+      drop = true
+    }
+    return drop
+  }
+
+  /// This device was removed: what it wrote that the view does not hold
+  /// will never be accepted. Forget it, and refuse what is still queued.
+  private dropOwn(): void {
+    this.ownPending.clear()
+    this.queue.discard(new SwarmpadError('NOT_WRITABLE', 'this device was removed from the document; the edit was not saved'))
+  }
+
+  /// Own updates are linearized in log order: once the view holds our update
+  /// `seq`, every earlier one was accepted (and is in the view or a snapshot)
+  /// or rejected (and settleOwn() saw it).
+  private forgetOwnBefore(seq: number): void {
+    if (seq < 0) return
+    for (const s of this.ownPending.keys()) if (s >= 0 && s < seq) this.ownPending.delete(s)
   }
 
   /// Whether every entry folded at or after `from` is still in the view.
@@ -702,21 +762,26 @@ export class SwarmDocument extends Resource {
     }
     const end = view.updates.length
     const ids: string[] = []
+    const self = findMember(await readMembership(view, this.base.key), this.base.local.key)
+    const selfN = self?.n ?? -1
+    const seen: number[] = []
     for (let i = from; i < end; i++) {
       const block = await view.updates.get(i)
       if (block === null) throw new Error(`update ${i} unavailable`)
       const entry = decodeUpdateEntry(block)
       ids.push(`${entry.member}:${entry.seq}`)
       parts.push(entry.yjs)
+      if (entry.member === selfN) seen.push(entry.seq)
     }
-    const self = findMember(await readMembership(view, this.base.key), this.base.local.key)
     // No awaits from here on: local edits cannot slip between reading what
     // this device wrote and swapping the Y.Doc.
+    for (const seq of seen) this.ownPending.delete(seq)
+    this.forgetOwnBefore(seen.length > 0 ? Math.max(...seen) : -1)
+    if (self === undefined || self.removed) this.dropOwn()
     this.flushLocal()
-    if (this.ownSession.length > 1) this.ownSession = [Y.mergeUpdates(this.ownSession)]
-    parts.push(...this.ownSession, ...this.queue.unsaved)
+    parts.push(...this.ownPending.values(), ...this.queue.unsaved)
     if (parts.length > 0) Y.applyUpdate(doc, Y.mergeUpdates(parts), REMOTE)
-    this.ownMember = self?.n ?? -1
+    this.ownMember = selfN
     const old = this.ydoc
     this.ydoc = doc
     this.ytext = text

@@ -1,0 +1,194 @@
+// Authorship and membership rules, checked on every peer of real documents.
+import { describe, expect, test } from 'vitest'
+import * as Y from 'yjs'
+import b4a from 'b4a'
+import { encodeBlock } from '../../src/doc/blocks.js'
+import { TEXT_ROOT } from '../../src/doc/yjs-guard.js'
+import { isSwarmpadError } from '../../src/errors.js'
+import { SwarmDocument } from '../../src/sync/document.js'
+import {
+  addWriter,
+  connect,
+  connectAll,
+  converge,
+  createDoc,
+  eventually,
+  joinDoc,
+  rejectionList,
+  yText,
+  type TestDoc
+} from '../helpers/docs.js'
+
+const short = (k: Uint8Array) => b4a.toString(b4a.from(k), 'hex').slice(0, 12)
+
+async function expectCode(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  try {
+    await p
+  } catch (err) {
+    if (!isSwarmpadError(err)) throw err
+    expect(err.code).toBe(code)
+    if (message) expect(err.message).toMatch(message)
+    return
+  }
+  throw new Error(`expected ${code}, but it succeeded`)
+}
+
+/// Three peers: a (owner), b and c (writers), all linked.
+async function trio(): Promise<{ a: TestDoc; b: TestDoc; c: TestDoc; all: SwarmDocument[] }> {
+  const a = await createDoc()
+  const b = await joinDoc(a.doc)
+  const c = await joinDoc(a.doc)
+  connectAll([a.doc, b.doc, c.doc])
+  await addWriter(a.doc, b.doc)
+  await addWriter(a.doc, c.doc)
+  return { a, b, c, all: [a.doc, b.doc, c.doc] }
+}
+
+/// A Yjs update that inserts `text` under `clientID`, as if typed by that writer.
+function updateAs(clientID: number, text: string): Uint8Array {
+  const doc = new Y.Doc()
+  doc.clientID = clientID
+  doc.getText(TEXT_ROOT).insert(0, text)
+  return Y.encodeStateAsUpdate(doc)
+}
+
+describe('authorship and membership on every peer', () => {
+  test("a writer's block holding another writer's clientID is rejected everywhere with the same reason", async () => {
+    const { a, b, all } = await trio()
+    a.doc.edit([{ from: 0, insert: 'honest text. ' }])
+    await a.doc.flush()
+    await converge(all)
+    // b signs a block whose text claims to be a's.
+    await b.doc.autobase.append(encodeBlock({ kind: 'update', time: Date.now(), yjs: updateAs(a.doc.clientId, 'FORGED') }))
+    // ...and one with a's clientID and its own mixed together.
+    const mixed = Y.mergeUpdates([updateAs(b.doc.clientId, 'mine'), updateAs(a.doc.clientId, 'theirs')])
+    await b.doc.autobase.append(encodeBlock({ kind: 'update', time: Date.now(), yjs: mixed }))
+    await converge(all)
+    const expected = [
+      `${short(b.doc.writerKey)}#0: update holds text authored by another writer`,
+      `${short(b.doc.writerKey)}#1: update holds text authored by another writer`
+    ]
+    for (const d of all) {
+      expect(await rejectionList(d)).toEqual(expected)
+      expect(d.text.toString()).toBe('honest text. ')
+      expect(yText(d)).toBe('honest text. ')
+    }
+  })
+
+  test('a non-owner cannot add or remove writers; the last owner cannot be removed', async () => {
+    const { a, b, c, all } = await trio()
+    const stranger = b4a.alloc(32, 7)
+    await expectCode(b.doc.addMember(stranger, 'writer'), 'NOT_OWNER', /only owners add members/)
+    await expectCode(b.doc.addMember(stranger, 'owner'), 'NOT_OWNER', /only owners add members/)
+    await expectCode(c.doc.removeMember(a.doc.writerKey), 'NOT_OWNER', /only owners remove members/)
+    await expectCode(c.doc.removeMember(b.doc.writerKey), 'NOT_OWNER', /only owners remove members/)
+    await expectCode(a.doc.removeMember(a.doc.writerKey), 'BAD_ARGUMENT', /last owner cannot be removed/)
+    await converge(all)
+    // Concurrent blocks of b and c are linearized by writer key: the order is
+    // the same on every peer, not necessarily the order they were sent in.
+    const expected = await rejectionList(a.doc)
+    expect(expected.map((r) => r.replace(/^\w+#\d+: /, '')).sort()).toEqual([
+      'only owners add members',
+      'only owners add members',
+      'only owners remove members',
+      'only owners remove members',
+      'the last owner cannot be removed'
+    ])
+    for (const d of all) {
+      expect(await rejectionList(d)).toEqual(expected)
+      const members = (await d.members()).map((m) => `${short(m.key)}:${m.role}`).sort()
+      expect(members).toEqual([`${short(a.doc.writerKey)}:owner`, `${short(b.doc.writerKey)}:writer`, `${short(c.doc.writerKey)}:writer`].sort())
+    }
+    // With a second owner device, the first owner can go.
+    await a.doc.addMember(c.doc.writerKey, 'owner').catch((err) => {
+      // c is already a writer: roles do not change in place.
+      expect(String(err)).toMatch(/another role/)
+    })
+  })
+
+  test("a removed writer's later blocks change nothing anywhere; it cannot edit any more", async () => {
+    const { a, b, c, all } = await trio()
+    b.doc.edit([{ from: 0, insert: 'b before removal. ' }])
+    await b.doc.flush()
+    await converge(all)
+    await a.doc.removeMember(b.doc.writerKey)
+    await eventually(async () => {
+      await b.doc.update()
+      return !b.doc.writable
+    }, 'b to learn it was removed')
+    expect(() => b.doc.edit([{ from: 0, insert: 'after' }])).toThrow(/not write|writable/i)
+    // A raw append is refused by Autobase itself on the removed device.
+    await expect(b.doc.autobase.append(encodeBlock({ kind: 'update', time: 1, yjs: updateAs(b.doc.clientId, 'late') }))).rejects.toThrow()
+    c.doc.edit([{ from: c.doc.text.length, insert: 'c still writes.' }])
+    await c.doc.flush()
+    await converge(all)
+    for (const d of all) {
+      expect(d.text.toString()).toBe('b before removal. c still writes.')
+      expect((await d.members()).some((m) => b4a.equals(m.key, b.doc.writerKey))).toBe(false)
+    }
+  })
+
+  test('rebuild: edits of a writer removed concurrently leave the view, and the text drops them on every peer', async () => {
+    // a (owner) removes b while b, cut off from a, keeps writing and c folds
+    // b's edits. When a's removal reaches them it is ordered before b's edits
+    // (Autobase orders concurrent nodes by writer key, so b's key is chosen
+    // above a's): b's edits leave the view; c must rebuild its Y.Doc without them.
+    const a = await createDoc()
+    let b = await joinDoc(a.doc)
+    for (let i = 0; i < 20 && Buffer.compare(b.doc.writerKey, a.doc.writerKey) < 0; i++) b = await joinDoc(a.doc)
+    expect(Buffer.compare(b.doc.writerKey, a.doc.writerKey)).toBeGreaterThan(0)
+    const c = await joinDoc(a.doc)
+    const stopAB = connect(a.doc, b.doc)
+    const stopAC = connect(a.doc, c.doc)
+    const stopBC = connect(b.doc, c.doc)
+    await addWriter(a.doc, b.doc)
+    await addWriter(a.doc, c.doc)
+    a.doc.edit([{ from: 0, insert: 'base. ' }])
+    await a.doc.flush()
+    await converge([a.doc, b.doc, c.doc])
+
+    // Partition: a alone; b and c together.
+    stopAB()
+    stopAC()
+    b.doc.edit([{ from: b.doc.text.length, insert: '⟦b-concurrent⟧' }])
+    await b.doc.flush()
+    await eventually(async () => {
+      await c.doc.update()
+      return c.doc.text.toString().includes('⟦b-concurrent⟧')
+    }, 'c to fold b’s edit')
+    await a.doc.removeMember(b.doc.writerKey)
+
+    // Heal.
+    const changes: string[] = []
+    c.doc.on('change', (ev: { origin: string }) => changes.push(ev.origin))
+    connect(a.doc, b.doc)
+    connect(a.doc, c.doc)
+    await converge([a.doc, c.doc])
+    for (const d of [a.doc, c.doc]) {
+      expect(d.text.toString()).toBe('base. ')
+      expect(yText(d)).toBe('base. ')
+    }
+    expect(await rejectionList(c.doc)).toEqual(await rejectionList(a.doc))
+    // Autobase does not even hand a removed writer's later nodes to apply():
+    // they are gone from the view, not recorded as rejections.
+    for (const d of [a.doc, c.doc]) {
+      for await (const u of d.updates()) expect(u.member === 1 && u.seq >= 0 && b4a.toString(u.yjs).includes('b-concurrent')).toBe(false)
+    }
+    expect(changes).toContain('remote')
+
+    // The removed device sees the same text as everyone else: its rejected
+    // edit is not kept locally either.
+    await converge([a.doc, b.doc, c.doc])
+    expect(b.doc.text.toString()).toBe('base. ')
+    expect(yText(b.doc)).toBe('base. ')
+    expect(b.doc.writable).toBe(false)
+
+    // The survivors keep editing and converge.
+    c.doc.edit([{ from: 0, insert: 'c: ' }])
+    a.doc.edit([{ from: a.doc.text.length, insert: 'a.' }])
+    await Promise.all([a.doc.flush(), c.doc.flush()])
+    await converge([a.doc, b.doc, c.doc])
+    expect(a.doc.text.toString()).toBe('c: base. a.')
+    stopBC()
+  })
+})
