@@ -33,6 +33,8 @@ export interface TestnetHandle {
   /// A new Hyperswarm on the testnet (its DHT node bound to 127.0.0.1),
   /// destroyed when the test finishes (before the testnet).
   swarm(): TestSwarm
+  /// Every remote address a swarm of this testnet connected to (must be 127.0.0.1 only).
+  remoteHosts(): Set<string>
   destroy(): Promise<void>
 }
 
@@ -52,6 +54,7 @@ export async function loopbackTestnet(size = 3): Promise<TestnetHandle> {
     if (b.host !== '127.0.0.1') throw new Error(`testnet bootstrap ${b.host}:${b.port} is not loopback`)
   }
   const swarms: TestSwarm[] = []
+  const hosts = new Set<string>()
   let destroyed = false
   const destroy = async () => {
     if (destroyed) return
@@ -68,9 +71,14 @@ export async function loopbackTestnet(size = 3): Promise<TestnetHandle> {
       // A node from the testnet: bound to 127.0.0.1, bootstrapped on the testnet only.
       const dht = testnet.createNode({ host: '127.0.0.1' })
       const swarm = new (Hyperswarm as unknown as new (o: Record<string, unknown>) => TestSwarm)({ dht })
+      swarm.on('connection', (conn) => {
+        const host = (conn as unknown as { rawStream?: { remoteHost?: string } }).rawStream?.remoteHost
+        hosts.add(host ?? 'unknown')
+      })
       swarms.push(swarm)
       return swarm
     },
+    remoteHosts: () => hosts,
     destroy
   }
 }
