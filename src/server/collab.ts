@@ -71,7 +71,42 @@ export interface InviteProvider {
 }
 
 export interface CollabHubOptions {
-  invites?: InviteProvider | null
+  /// src/pairing's Invites (adapted with invitesFrom()); none: "not available yet".
+  invites?: unknown
+}
+
+/// The parts of src/pairing's Invites the page uses.
+interface InvitesShape {
+  create(doc: string, opts: { role?: InviteKind }): Promise<{ id: string; code: string; role: InviteKind; expires: number }>
+  list(doc?: string): Array<{ id: string; code: string; role: InviteKind; created: number; expires: number; state: string; purpose?: string }>
+  cancel(doc: string, id: string): Promise<unknown>
+}
+
+function isInvites(v: unknown): v is InvitesShape {
+  const o = v as Record<string, unknown> | null
+  return typeof o === 'object' && o !== null && ['create', 'list', 'cancel'].every((k) => typeof o[k] === 'function')
+}
+
+/// Adapt src/pairing's Invites (create/list/cancel by document key) to the
+/// page's needs; anything else means no invites ("not available yet").
+export function invitesFrom(v: unknown): InviteProvider | null {
+  if (!isInvites(v)) return null
+  const keyOf = (doc: SwarmDocument) => b4a.toString(doc.key, 'hex')
+  return {
+    async create(doc, kind) {
+      const r = await v.create(keyOf(doc), { role: kind })
+      return { id: r.id, code: r.code, kind: r.role, created: Date.now(), expires: r.expires }
+    },
+    async list(doc) {
+      return v
+        .list(keyOf(doc))
+        .filter((r) => r.state === 'pending' && (r.purpose === undefined || r.purpose === 'invite'))
+        .map((r) => ({ id: r.id, kind: r.role, code: r.code, created: r.created, expires: r.expires }))
+    },
+    async cancel(doc, id) {
+      await v.cancel(keyOf(doc), id)
+    }
+  }
 }
 
 /// One side of a page connection: a WebSocket, or a test's in-memory pipe.
@@ -110,7 +145,7 @@ export class CollabHub {
   constructor(swarmpad: Swarmpad, network: unknown | null, options: CollabHubOptions = {}) {
     this.swarmpad = swarmpad
     this.peers = PeerSource.of(network)
-    this.invites = options.invites ?? null
+    this.invites = invitesFrom(options.invites)
     swarmpad.on('document-open', this.onOpen)
     swarmpad.on('document-close', this.onClose)
     for (const open of swarmpad.documents) this.attach(open)

@@ -220,7 +220,8 @@ export class LocalServer extends Resource {
   }
 
   private async serveStatic(res: ServerResponse, pathname: string): Promise<void> {
-    const root = normalize(this.options.staticDir)
+    // Without a trailing separator, so the containment check below works for 'dist/web/' too.
+    const root = normalize(this.options.staticDir).replace(/(.)[\\/]+$/, '$1')
     let rel: string
     try {
       rel = decodeURIComponent(pathname)
@@ -228,8 +229,8 @@ export class LocalServer extends Resource {
       return this.plain(res, 400, 'bad path')
     }
     if (rel.includes('\0')) return this.plain(res, 404, 'not found')
-    // Page routes (/, /doc/NAME) all load the one page.
-    const isAsset = /\.[a-z0-9]+$/i.test(rel)
+    // Page routes (/, /doc/NAME) all load the one page (a name may end in ".md").
+    const isAsset = !rel.startsWith('/doc/') && /\.[a-z0-9]+$/i.test(rel)
     const file = isAsset ? normalize(join(root, rel)) : join(root, 'index.html')
     if (file !== root && !file.startsWith(root + sep)) return this.plain(res, 404, 'not found')
     try {

@@ -105,7 +105,8 @@ export class CollabClient {
 
   /// Updates not yet confirmed durable by the authority.
   get unconfirmed(): number {
-    return sendableUpdates(this.host.state).length
+    // Before the first welcome the state has no collab field yet.
+    return this.confirmed === null ? 0 : sendableUpdates(this.host.state).length
   }
 
   /// Handle one message for this document. Returns false if it was not ours.

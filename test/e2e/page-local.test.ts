@@ -1,0 +1,129 @@
+// e2e/browser, one device: the page against an in-process LocalServer +
+// CollabHub + Swarmpad (no daemon process): typing reaches the document,
+// two tabs of one device converge, undo is per tab, reload keeps the text,
+// the history slider shows an earlier text and restore works, sharing says
+// "not available" without invites, and the page works at 360 px wide.
+import { describe, expect, test } from 'vitest'
+import { fileURLToPath } from 'node:url'
+import { existsSync } from 'node:fs'
+import type { Page } from 'playwright-core'
+import { Swarmpad } from '../../src/swarmpad.js'
+import { LocalServer } from '../../src/server/http.js'
+import { CollabHub } from '../../src/server/collab.js'
+import { tmpDir } from '../helpers/tmp.js'
+import { eventually } from '../helpers/docs.js'
+import { browserUnavailable, launchBrowser, pageIdle, pageText, screenshotOnFailure } from '../helpers/browser.js'
+
+const staticDir = fileURLToPath(new URL('../../dist/web/', import.meta.url))
+const skip = browserUnavailable() ?? (existsSync(`${staticDir}app.js`) ? null : 'dist/web is not built (npm run build)')
+if (skip) console.warn(`skipping page tests: ${skip}`)
+
+async function device() {
+  const home = await tmpDir('swarmpad-page-')
+  const sp = new Swarmpad({ home, ackInterval: 0 })
+  await sp.ready()
+  const token = 'test-token-' + Math.random().toString(36).slice(2)
+  const server = new LocalServer({ port: 0, token, staticDir })
+  const hub = new CollabHub(sp, null)
+  server.socket('/ws', (ws, url) => hub.handleSocket(ws, url))
+  await server.ready()
+  const close = async () => {
+    await server.close()
+    await hub.close()
+    await sp.close()
+  }
+  return { home, sp, server, hub, token, close, login: (path: string) => `${server.origin}/login?token=${token}&next=${encodeURIComponent(path)}` }
+}
+
+describe.skipIf(skip !== null)('editor page (one device)', () => {
+  test('typing, two tabs, undo, reload, history and restore', async (ctx) => {
+    const d = await device()
+    const pages: Array<{ name: string; page: Page }> = []
+    screenshotOnFailure(() => pages, ctx.task.name)
+    try {
+      await d.sp.create('notes.md', { text: '# Notes\n' })
+      const browser = await launchBrowser('local')
+      const a = await browser.newPage()
+      pages.push({ name: 'tab-a', page: a })
+      a.on('dialog', (dlg) => void dlg.accept())
+      a.on('pageerror', (e) => console.log('[page a error]', e.message))
+      await a.goto(d.login('/doc/notes.md'))
+      await pageIdle(a)
+      expect(await pageText(a)).toBe('# Notes\n')
+      // The token left the address bar, and page scripts cannot read the cookie.
+      expect(a.url()).not.toContain('token')
+      expect(await a.evaluate(() => document.cookie)).toBe('')
+
+      await a.click('.cm-content')
+      await a.keyboard.press('Control+End')
+      await a.keyboard.type('hello from tab a')
+      await pageIdle(a)
+      const doc = (await d.sp.open('notes.md')).doc
+      await eventually(() => doc.text.toString() === '# Notes\nhello from tab a', 'the daemon to have the text')
+
+      // A second tab of the same device.
+      const b = await browser.newPage()
+      pages.push({ name: 'tab-b', page: b })
+      await b.goto(`${d.server.origin}/doc/notes.md`)
+      await pageIdle(b)
+      expect(await pageText(b)).toBe('# Notes\nhello from tab a')
+      await b.click('.cm-content')
+      await b.keyboard.press('Control+Home')
+      await b.keyboard.type('B:')
+      await a.keyboard.type('!')
+      await pageIdle(a)
+      await pageIdle(b)
+      await eventually(async () => (await pageText(a)) === (await pageText(b)) && (await pageText(a)) === doc.text.toString(), 'the tabs to converge')
+      expect(doc.text.toString()).toBe('B:# Notes\nhello from tab a!')
+      // The other tab's cursor is shown.
+      await a.waitForSelector('.sp-remote-caret', { timeout: 10_000 })
+
+      // Undo in tab a undoes only tab a's typing.
+      await a.click('.cm-content')
+      for (let i = 0; i < 3; i++) await a.keyboard.press('Control+z')
+      await pageIdle(a)
+      await eventually(async () => !(await pageText(a)).includes('hello') && (await pageText(b)) === (await pageText(a)), 'undo to reach both tabs')
+      expect(doc.text.toString()).toBe('B:# Notes\n')
+
+      // Reload keeps the text.
+      await b.reload()
+      await pageIdle(b)
+      expect(await pageText(b)).toBe('B:# Notes\n')
+
+      // History: the slider shows an earlier text; restore brings it back as a new edit.
+      await a.click('[data-action=history]')
+      await a.waitForFunction(() => (window as unknown as { swarmpad: { historyText(): string | null } }).swarmpad.historyText() !== null)
+      const slider = a.locator('.sp-history input[type=range]')
+      const max = Number(await slider.getAttribute('max'))
+      expect(max).toBeGreaterThan(1)
+      // Find a point whose text still has "hello".
+      let found = -1
+      for (let i = max - 1; i >= 0 && found < 0; i--) {
+        await slider.fill(String(i))
+        await a.waitForFunction((idx) => document.querySelector('.sp-history')?.getAttribute('data-index') !== null && document.querySelector('.sp-history input[type=range]') !== null && Number((document.querySelector('.sp-history input[type=range]') as HTMLInputElement).value) === idx, i)
+        await a.waitForTimeout(150)
+        const t = await a.evaluate(() => (window as unknown as { swarmpad: { historyText(): string | null } }).swarmpad.historyText())
+        if (t !== null && t.includes('hello from tab a')) found = i
+      }
+      expect(found).toBeGreaterThanOrEqual(0)
+      const old = await a.evaluate(() => (window as unknown as { swarmpad: { historyText(): string | null } }).swarmpad.historyText())
+      await a.click('.sp-history button.primary')
+      await eventually(() => doc.text.toString() === old, 'restore to apply')
+      await eventually(async () => (await pageText(a)) === old && (await pageText(b)) === old, 'restore to reach both tabs')
+
+      // Share without invites: says so.
+      await a.click('[data-action=share]')
+      await a.waitForSelector('[data-unavailable]')
+
+      // Usable at 360 px: the header fits, the editor is visible.
+      await a.setViewportSize({ width: 360, height: 640 })
+      await a.keyboard.press('Escape')
+      const width = await a.evaluate(() => document.documentElement.scrollWidth)
+      expect(width).toBeLessThanOrEqual(360)
+      const box = await a.locator('.cm-editor').first().boundingBox()
+      expect(box !== null && box.height > 300).toBe(true)
+    } finally {
+      await d.close()
+    }
+  })
+})
