@@ -47,6 +47,8 @@ export const DEFAULT_REKEY_EXPIRY = 30 * 24 * 3600 * 1000
 export const DEFAULT_JOIN_TIMEOUT = 120_000
 /// After pairing, how long join() waits at least for the document to become writable.
 const MIN_WRITABLE_WAIT = 15_000
+/// How often join() reports that it is still waiting.
+const PROGRESS_INTERVAL = 5000
 /// The longest delay setTimeout takes.
 const MAX_TIMER = 2 ** 31 - 1
 /// How often expired invites are forgotten and pairing topics left.
@@ -503,7 +505,7 @@ export class Invites extends Resource {
     const already = library.list().find((e) => b4a.equals(crypto.discoveryKey(fromHex(e.key)), discoveryKey))
     if (already) throw new SwarmpadError('DOC_EXISTS', `this document is already in the library as "${already.name}"`)
     const name = this.chooseName(opts.name, discoveryKey)
-    const namespace = Library.newNamespace()
+    const namespace = invite.role === 'reader' ? Library.newNamespace() : namespaceFor(invite.seed)
 
     if (invite.role === 'reader') {
       const entry = newEntry(name, invite.key, namespace, invite.encryptionKey, 'reader', this.now())
@@ -516,13 +518,23 @@ export class Invites extends Resource {
     const writerKey = await deriveWriterKey(this.swarmpad.store, namespace)
     progress('waiting-for-owner', 'waiting for the device that created the invite to answer (it must be online)')
     const timeoutMs = opts.timeoutMs ?? DEFAULT_JOIN_TIMEOUT
-    const auth = await this.pair(invite, writerKey, { deadline: started + timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) })
+    const waiting = setInterval(() => {
+      const secs = Math.round((this.now() - started) / 1000)
+      progress('waiting-for-owner', `still waiting for the device that created the invite (${secs} s of ${Math.round(timeoutMs / 1000)} s)`)
+    }, PROGRESS_INTERVAL)
+    let auth: { key: Buffer; encryptionKey: Buffer }
+    try {
+      auth = await this.pair(invite, writerKey, { deadline: started + timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) })
+    } finally {
+      clearInterval(waiting)
+    }
     progress('accepted', 'the owner device accepted this device')
 
-    const entry = newEntry(name, auth.key, namespace, auth.encryptionKey, invite.role, this.now())
+    let entry = newEntry(name, auth.key, namespace, auth.encryptionKey, invite.role, this.now())
+    if (library.find(name)) entry = { ...entry, name: this.chooseName(undefined, discoveryKey) } // taken while pairing
     await library.add(entry)
     progress('syncing', 'syncing the document')
-    const { doc } = await this.swarmpad.open(name)
+    const { doc } = await this.swarmpad.open(entry.name)
     if (!b4a.equals(doc.writerKey, writerKey)) {
       throw new SwarmpadError('INTERNAL', `the document opened with writer key ${formatKey(doc.writerKey)}, not the ${formatKey(writerKey)} sent when pairing`)
     }
@@ -533,7 +545,7 @@ export class Invites extends Resource {
         this.emit('follow-error', err)
       })
     }
-    progress('done', writable ? `joined "${name}" as ${invite.role === 'owner' ? 'an owner device' : 'a writer'}` : `joined "${name}"; it becomes writable once it syncs with an owner device`)
+    progress('done', writable ? `joined "${entry.name}" as ${invite.role === 'owner' ? 'an owner device' : 'a writer'}` : `joined "${entry.name}"; it becomes writable once it syncs with an owner device`)
     this.emit('joined', entry)
     return entry
   }
@@ -798,7 +810,7 @@ export class Invites extends Resource {
         invite = null
       }
     }
-    if (invite === null || invite.role === 'reader' || !b4a.equals(invite.discoveryKey, crypto.discoveryKey(m.movedTo.key))) {
+    if (invite === null || invite.role === 'reader' || isExpired(invite, this.now()) || !b4a.equals(invite.discoveryKey, crypto.discoveryKey(m.movedTo.key))) {
       if (entry.movedTo !== successor) {
         await this.swarmpad.library.update(entry.name, { movedTo: successor })
         this.emit('moved-away', event)
@@ -819,7 +831,7 @@ export class Invites extends Resource {
   private async follow(entry: LibraryEntry, old: SwarmDocument, invite: ParsedInvite & { role: 'writer' | 'owner' }, successorKey: Uint8Array, event: MovedEvent): Promise<void> {
     const noticed = old.text.toString()
     this.emit('following', event)
-    const namespace = Library.newNamespace()
+    const namespace = namespaceFor(invite.seed)
     const writerKey = await deriveWriterKey(this.swarmpad.store, namespace)
     const auth = await this.pair(invite, writerKey, { deadline: invite.expires })
     if (!b4a.equals(auth.key, successorKey)) throw new SwarmpadError('PEER_PROTOCOL', 'the successor answered with another key')
@@ -865,6 +877,15 @@ export class Invites extends Resource {
       if (this.locks.get(keyHex) === tail) this.locks.delete(keyHex)
     }
   }
+}
+
+/// The Corestore namespace a device uses for a document it joins with an
+/// invite: derived from the invite secret, so a retry after a crash sends the
+/// same writer key and the owner device confirms it again (an invite already
+/// used by this very writer key is answered, not refused). Nothing is stored
+/// until the pairing succeeded.
+function namespaceFor(seed: Uint8Array): string {
+  return createHash('sha256').update('swarmpad join namespace\0').update(seed).digest('hex').slice(0, 32)
 }
 
 function shortId(id: Uint8Array): string {

@@ -215,7 +215,9 @@ test('failures: malformed, expired, cancelled, rejected, timeout — clear error
   const second = await owner.invites.create('doc', { role: 'writer' })
   const cancelled = await owner.invites.cancel('doc', second.id.slice(0, 6))
   expect(cancelled.state).toBe('cancelled')
+  const beforeCancelled = await snapshot(owner, guest, 'doc')
   expect(await expectCode(guest.invites.join(second.code, { timeoutMs: 20_000 }), 'INVITE_CANCELLED')).toMatch(/cancelled/)
+  expect(await snapshot(owner, guest, 'doc')).toEqual(beforeCancelled)
 
   // Expired on the joining side: refused before any network traffic.
   const short = await owner.invites.create('doc', { role: 'writer', expiresMs: 1000 })
@@ -285,4 +287,22 @@ test("an owner device still answers after the network layer left the document's 
   await owner.swarmpad.closeDocument('closing')
   const entry = await guest.invites.join(invite.code, { name: 'closing', timeoutMs: 8000 })
   expect(entry.role).toBe('writer')
+})
+
+test('a device that lost its library entry after pairing (a crash) joins again with the same code; others still cannot', async () => {
+  const net = await loopbackTestnet(3)
+  const owner = await createDevice(net, { label: 'owner' })
+  const guest = await createDevice(net, { label: 'guest' })
+  const other = await createDevice(net, { label: 'other' })
+  await owner.swarmpad.create('again', { text: 'a' })
+  const { code } = await owner.invites.create('again')
+  await guest.invites.join(code, { name: 'again' })
+  const writerKey = b4a.from((await guest.doc('again')).writerKey)
+  // As if the device had crashed between the owner's answer and writing its library.
+  await guest.swarmpad.closeDocument('again')
+  await guest.swarmpad.library.remove('again')
+  await guest.invites.join(code, { name: 'again', timeoutMs: 20_000 })
+  expect(b4a.equals((await guest.doc('again')).writerKey, writerKey)).toBe(true)
+  await expectCode(other.invites.join(code, { timeoutMs: 20_000 }), 'INVITE_USED')
+  expect((await (await owner.doc('again')).members()).length).toBe(2)
 })
