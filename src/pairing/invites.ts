@@ -189,6 +189,7 @@ export class Invites extends Resource {
   private readonly locks = new Map<string, Promise<void>>()
   private readonly rekeying = new Set<string>()
   private readonly following = new Set<string>()
+  private readonly candidatesClosing = new Map<string, Promise<void>>()
   private readonly watched = new WeakSet<SwarmDocument>()
   private readonly aborter = new AbortController()
   private housekeeping: NodeJS.Timeout | null = null
@@ -375,7 +376,7 @@ export class Invites extends Resource {
       if (this.closingOrClosed) return
       await this.store.prune(this.now())
       await this.rejoinLostTopics()
-      this.syncMembers()
+      await this.syncMembers()
       await this.serveRetired()
     })
     this.chores = run.catch((err) => {
@@ -408,19 +409,22 @@ export class Invites extends Resource {
 
   /// One blind-pairing member per document with an invite that has not
   /// expired (used and cancelled ones too, so a late attempt gets its answer).
-  private syncMembers(): void {
+  private async syncMembers(): Promise<void> {
     const now = this.now()
     const wanted = new Set(this.store.all().filter((r) => !isExpired(r, now)).map((r) => r.discoveryKey))
-    for (const [dk, member] of this.members) {
-      if (!wanted.has(dk)) {
-        this.members.delete(dk)
-        void member.close().catch(() => {})
-      }
+    for (const [dk, member] of [...this.members]) {
+      if (wanted.has(dk)) continue
+      this.members.delete(dk)
+      await member.close().catch(() => {})
     }
     for (const dk of wanted) {
-      if (this.members.has(dk)) continue
-      const member = this.pairing.addMember({ discoveryKey: fromHex(dk), onadd: (request) => this.onRequest(dk, request) })
-      this.members.set(dk, member)
+      if (this.members.has(dk) || this.closingOrClosed) continue
+      try {
+        const member = this.pairing.addMember({ discoveryKey: fromHex(dk), onadd: (request) => this.onRequest(dk, request) })
+        this.members.set(dk, member)
+      } catch (err) {
+        this.emit('follow-error', err)
+      }
     }
   }
 
@@ -566,7 +570,10 @@ export class Invites extends Resource {
   }
 
   /// Run one blind-pairing request until an owner device answers it.
-  private pair(invite: { seed: Uint8Array; discoveryKey: Uint8Array }, writerKey: Uint8Array, opts: { deadline: number; signal?: AbortSignal }): Promise<{ key: Buffer; encryptionKey: Buffer }> {
+  private async pair(invite: { seed: Uint8Array; discoveryKey: Uint8Array }, writerKey: Uint8Array, opts: { deadline: number; signal?: AbortSignal }): Promise<{ key: Buffer; encryptionKey: Buffer }> {
+    // blind-pairing allows one candidate per topic: let the last one finish closing.
+    const dk = toHex(invite.discoveryKey)
+    await this.candidatesClosing.get(dk)
     return new Promise((resolve, reject) => {
       let settled = false
       let timer: NodeJS.Timeout | undefined
@@ -578,7 +585,13 @@ export class Invites extends Resource {
         settled = true
         clearTimeout(timer)
         for (const s of signals) s.removeEventListener('abort', onAbort)
-        if (candidate) void candidate.close().catch(() => {})
+        if (candidate) {
+          const closing = candidate.close().catch(() => {})
+          this.candidatesClosing.set(dk, closing)
+          void closing.then(() => {
+            if (this.candidatesClosing.get(dk) === closing) this.candidatesClosing.delete(dk)
+          })
+        }
         if (err) return reject(err)
         if (!auth || auth.key.length !== 32 || !auth.encryptionKey || auth.encryptionKey.length !== 32) {
           return reject(new SwarmpadError('PEER_PROTOCOL', 'the owner device answered without the document keys'))
