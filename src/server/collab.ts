@@ -845,6 +845,8 @@ export class Connection {
     if (!this.take(data.length)) return
     const parsed = parseClientMessage(data)
     if (!parsed.ok) return this.shutdown(parsed.code, parsed.reason)
+    // Typing (pushes, cursors) is handled at once when nothing waits before it.
+    if (!this.running && this.queue.length === 0 && this.handleNow(parsed.message)) return
     this.queue.push({ msg: parsed.message })
     if (this.queue.length > MAX_QUEUE) return this.shutdown(CLOSE_POLICY, `flood: more than ${MAX_QUEUE} requests waiting`)
     if (this.queue.length > PAUSE_QUEUE && !this.paused && this.transport.pause) {
@@ -902,8 +904,34 @@ export class Connection {
     this.send(out)
   }
 
+  /// Handle a message that needs no waiting; false if it does.
+  private handleNow(msg: ClientMessage): boolean {
+    if (msg.type !== 'push' && msg.type !== 'presence' && msg.type !== 'leave') return false
+    try {
+      if (msg.type === 'leave') {
+        const tab = this.tabs.get(msg.doc)
+        if (tab) this.dropTab(tab)
+        return true
+      }
+      const tab = this.tabOf(msg)
+      if (msg.type === 'push') tab.authority.push(tab, msg)
+      else tab.authority.presence(tab, msg)
+    } catch (err) {
+      this.replyError(msg, err)
+    }
+    return true
+  }
+
+  private tabOf(msg: ClientMessage & { doc: string }): Tab {
+    const tab = this.tabs.get(msg.doc)
+    if (tab !== undefined) return tab
+    const known = this.hub.swarmpad.library.find(msg.doc) !== undefined
+    throw new SwarmpadError('DOC_NOT_FOUND', known ? `join "${msg.doc}" before sending ${msg.type}` : `no document named "${msg.doc}"`)
+  }
+
   private async handle(msg: ClientMessage): Promise<void> {
     const hub = this.hub
+    if (this.handleNow(msg)) return
     switch (msg.type) {
       case 'documents':
         this.send({ type: 'documents', ...(msg.rid !== undefined ? { rid: msg.rid } : {}), documents: hub.documentList() })
@@ -918,19 +946,12 @@ export class Connection {
       case 'join':
         await this.join(msg)
         return
-      case 'leave': {
-        const tab = this.tabs.get(msg.doc)
-        if (tab) this.dropTab(tab)
-        return
-      }
+      case 'leave':
+      case 'push':
+      case 'presence':
+        return // handled by handleNow()
       default: {
-        const tab = this.tabs.get(msg.doc)
-        if (tab === undefined) {
-          const known = hub.swarmpad.library.find(msg.doc) !== undefined
-          throw new SwarmpadError('DOC_NOT_FOUND', known ? `join "${msg.doc}" before sending ${msg.type}` : `no document named "${msg.doc}"`)
-        }
-        if (msg.type === 'push') return tab.authority.push(tab, msg)
-        if (msg.type === 'presence') return tab.authority.presence(tab, msg)
+        const tab = this.tabOf(msg)
         this.send(await tab.authority.request(tab, msg))
       }
     }
@@ -978,6 +999,8 @@ export class Connection {
   /// Close with a code and reason; the tabs leave their documents.
   shutdown(code: number, reason: string): void {
     if (this.closed) return
+    // A paused socket could not read the page's answer to the close.
+    if (this.paused) this.transport.resume?.()
     try {
       this.transport.close(code, reason.slice(0, 120))
     } catch {

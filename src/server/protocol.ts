@@ -54,8 +54,8 @@ export const BYTES_PER_SECOND = 16 * 1024 * 1024
 /// Requests that do work off the message loop (create, history, restore,
 /// members, invites) queue per socket; the socket stops reading while more
 /// than PAUSE_QUEUE wait, and is closed with 1008 beyond MAX_QUEUE.
-export const PAUSE_QUEUE = 8
-export const MAX_QUEUE = 64
+export const PAUSE_QUEUE = 32
+export const MAX_QUEUE = 256
 
 /// Data the server buffers for a socket that does not read: beyond this the
 /// socket is closed with 1008 (it gets a full resync when it comes back).
