@@ -12,6 +12,11 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/// Lock files held by this process (a pid file with our own pid is ours
+/// only if it is in here; otherwise it is left by an earlier process that had
+/// the same pid, and stale).
+const heldHere = new Set<string>()
+
 /// An exclusive claim on a storage root: a file holding the owner's pid,
 /// created with O_EXCL. A file left by a process that no longer runs is
 /// stale and replaced. Released by close().
@@ -21,25 +26,43 @@ export class PidLock {
   constructor(readonly path: string) {}
 
   async acquire(): Promise<void> {
+    const inUse = (pid: number, who: string) =>
+      new SwarmpadError(
+        'STORAGE_LOCKED',
+        `${this.path.replace(/\/[^/]*$/, '')} is in use by pid ${pid} (${who}); stop it with \`swarmpad stop\` or use another --home`
+      )
+    // Another Swarmpad of this very process holds it: its pid file names
+    // us, which would otherwise look stale (and be deleted under it).
+    if (heldHere.has(this.path)) throw inUse(process.pid, 'this process')
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const fh = await open(this.path, 'wx', 0o600)
-        await fh.writeFile(`${process.pid}\n`)
-        await fh.sync()
-        await fh.close()
+        // Ours from this moment: another acquire in this process must not
+        // take the still empty file for a stale one.
         this.held = true
+        heldHere.add(this.path)
+        try {
+          await fh.writeFile(`${process.pid}\n`)
+          await fh.sync()
+        } finally {
+          await fh.close()
+        }
         return
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code
         if (code !== 'EEXIST') throw storageError(this.path, err)
       }
-      const pid = await readPid(this.path)
-      if (pid !== null && pid !== process.pid && processAlive(pid)) {
-        throw new SwarmpadError(
-          'STORAGE_LOCKED',
-          `${this.path.replace(/\/[^/]*$/, '')} is in use by pid ${pid} (another swarmpad); stop it with \`swarmpad stop\` or use another --home`
-        )
+      let pid = await readPid(this.path)
+      if (pid === null) {
+        // Perhaps its creator (another process, or another lock of this one
+        // whose open() has not called back yet) is about to write its pid.
+        await new Promise((r) => setTimeout(r, 200))
+        pid = await readPid(this.path)
       }
+      // Checked after reading: a lock of this process marks itself held
+      // before it writes the pid we may have just read.
+      if (heldHere.has(this.path)) throw inUse(process.pid, 'this process')
+      if (pid !== null && pid !== process.pid && processAlive(pid)) throw inUse(pid, 'another swarmpad')
       // Stale: its process is gone (or the file is unreadable garbage).
       await unlink(this.path).catch(() => {})
     }
@@ -49,6 +72,7 @@ export class PidLock {
   async close(): Promise<void> {
     if (!this.held) return
     this.held = false
+    heldHere.delete(this.path)
     const pid = await readPid(this.path)
     if (pid === process.pid) await unlink(this.path).catch(() => {})
   }
