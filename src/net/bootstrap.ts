@@ -131,7 +131,8 @@ export class BootstrapNode extends Resource {
       await dht.fullyBootstrapped()
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err)
-      if (/EADDRINUSE/.test(message)) throw new SwarmpadError('PORT_IN_USE', `UDP port ${this.requestedPort} on ${this.host} is in use`, { cause: err })
+      const code = (err as { code?: unknown } | null)?.code
+      if (code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(message)) throw new SwarmpadError('PORT_IN_USE', `UDP port ${this.requestedPort} on ${this.host} is in use`, { cause: err })
       throw err
     }
     const bound = dht.address()

@@ -562,9 +562,9 @@ export class SwarmDocument extends Resource {
     const updates = changes.get('updates')
     if (updates === undefined) return
     if (updates.shared < updates.from) this.truncatedTo = Math.min(this.truncatedTo, updates.shared)
-    // No fold from here: `base.view` shows these entries only after the
-    // drain, and a fold that read the old entries would mark the reordered
-    // ones folded. The fold runs on the base's 'update' event instead.
+    // `base.view` shows these entries only after the drain that runs this
+    // hook: the scheduled fold first waits for it (see scheduleFold()).
+    if (this.loaded) this.scheduleFold()
   }
 
   private pendingFold(): boolean {
@@ -576,6 +576,10 @@ export class SwarmDocument extends Resource {
     this.foldScheduled = true
     void this.serial(async () => {
       this.foldScheduled = false
+      // Let the base finish the drain in progress first: a fold that read
+      // `base.view` before a reorder showed would mark reordered entries
+      // folded and lose them.
+      if (!this.closingOrClosed) await this.base.update().catch(() => {})
       await this.fold()
     })
   }

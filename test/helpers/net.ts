@@ -33,7 +33,7 @@ export interface Device {
 /// `online: false`) a Network on the loopback testnet with LAN discovery off.
 /// Everything is closed after the test.
 export async function createDevice(
-  net: Testnet,
+  net: Pick<Testnet, 'bootstrap'>,
   opts: { name?: string; dir?: string; online?: boolean; network?: Partial<NetworkOptions>; ackInterval?: number } = {}
 ): Promise<Device> {
   const dir = opts.dir ?? (await tmpDir('swarmpad-net-'))
