@@ -146,8 +146,14 @@ export class Network extends Resource {
     const { bootstrap, lan = true, host, port, lanInterfaces } = this.options
     await this.swarmpad.ready()
     this.keyPair = this.options.keyPair ?? (await this.swarmpad.store.createKeyPair('swarmpad/device'))
+    // An island network (no bootstrap at all, LAN discovery on) has only
+    // peers on the local network, which reach this device's address
+    // directly: saying so lets them connect at once instead of attempting
+    // a hole punch between two hosts that are not behind any NAT.
+    const island = lan && bootstrap !== undefined && bootstrap.length === 0
     const dht = new HyperDHT({
       keyPair: this.keyPair,
+      ...(island ? { firewalled: false } : {}),
       ...(bootstrap !== undefined ? { bootstrap } : {}),
       ...(host !== undefined ? { host } : {}),
       ...(port !== undefined ? { port } : {})
