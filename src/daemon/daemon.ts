@@ -90,6 +90,13 @@ export class Daemon extends Resource {
   }
 
   protected override async _open(): Promise<void> {
+    const phases: string[] = [`imports ${Math.round(performance.now())}`]
+    let mark = performance.now()
+    const phase = (name: string) => {
+      const now = performance.now()
+      phases.push(`${name} ${Math.round(now - mark)}`)
+      mark = now
+    }
     const bootstrapText = this.options.bootstrap ?? null
     // Parse before touching storage, so a bad value changes nothing.
     const bootstrap = bootstrapText !== null ? parseBootstrap(bootstrapText) : undefined
@@ -97,6 +104,7 @@ export class Daemon extends Resource {
     this.swarmpad = this.own(new Swarmpad({ home: this.options.home }))
     this.swarmpad.on('document-error', (doc: { key?: Uint8Array }, err: unknown) => this.log(`document error: ${errorMessage(err)}`))
     await this.swarmpad.ready()
+    phase('storage')
 
     const network = new Network(this.swarmpad, {
       ...(bootstrap !== undefined ? { bootstrap } : {}),
@@ -108,6 +116,7 @@ export class Daemon extends Resource {
     network.on('warning', (err: unknown) => this.log(`network: ${errorMessage(err)}`))
     this.network = this.own(network)
     await network.ready()
+    phase('network')
 
     const invites = new Invites(this.swarmpad, network.swarm)
     invites.on('follow-error', (err: unknown) => this.log(`invites: ${errorMessage(err)}`))
@@ -121,8 +130,10 @@ export class Daemon extends Resource {
     const swarmPresence = new SwarmPresence(network.swarm)
     this.own({ close: () => swarmPresence.close() })
     this.members = new Members(this.swarmpad, { presence: this.presenceSource(swarmPresence), invites, deviceKey: network.publicKey })
+    phase('invites')
 
     await this.openLibrary()
+    phase('documents')
     this.profile = await readProfile(this.paths.profile)
 
     this.mirrors = this.own(new Mirrors(this.paths.mirrors, (line) => this.log(line)))
@@ -150,7 +161,8 @@ export class Daemon extends Resource {
       network: { bootstrap: bootstrapText, lan: this.options.lan !== false }
     }
     await writeDaemonInfo(this.paths.daemon, this.info)
-    this.log(`listening on http://127.0.0.1:${server.port} (pid ${process.pid}, ${this.swarmpad.documents.length} documents open)`)
+    phase('server')
+    this.log(`listening on http://127.0.0.1:${server.port} (pid ${process.pid}, ${this.swarmpad.documents.length} documents open; ready ${Math.round(performance.now())} ms after the process started: ${phases.join(', ')} ms)`)
   }
 
   protected override async _close(): Promise<void> {

@@ -5,18 +5,15 @@ import { lines, printJson } from '../output.js'
 import { parsePort } from '../input.js'
 import { SwarmpadError } from '../../errors.js'
 
-/// HyperDHT's customary port.
-const DEFAULT_PORT = 49737
-
 export function register(program: Command): void {
   program
     .command('bootstrap')
     .description('run a DHT bootstrap node for a private network or an island LAN, and print the address to give the others; Ctrl-C stops it')
     .option('--host <ipv4>', "the address others reach this node at (default: this machine's first non-loopback IPv4 address)")
-    .option('--port <port>', `UDP port (default ${DEFAULT_PORT}; 0 picks a free one)`)
+    .option('--port <port>', 'UDP port (default: a free one; give a fixed one, e.g. 49737, so the address stays the same)')
     .option('--json', 'print the address as JSON')
     .action(async (opts: { host?: string; port?: string; json?: boolean }) => {
-      const port = opts.port === undefined ? DEFAULT_PORT : parsePort(opts.port)
+      const port = opts.port === undefined ? 0 : parsePort(opts.port)
       const host = opts.host ?? defaultHost()
       const { runBootstrapNode } = await import('../../net/bootstrap.js')
       let node: Awaited<ReturnType<typeof runBootstrapNode>>
