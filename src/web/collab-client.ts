@@ -65,7 +65,7 @@ export class CollabClient {
   private pendingPresence: PendingPresence | null = null
   /// Pushes are sent by push() (tests) or scheduled after every change (page).
   autoPush = false
-  private pushTimer: ReturnType<typeof setTimeout> | null = null
+  private pushScheduled = false
   /// Counters for tests and the page's status.
   stats = { pushes: 0, resets: 0, resumes: 0, dropped: 0 }
 
@@ -91,8 +91,6 @@ export class CollabClient {
     this.send = null
     this.ready = false
     this.inflight = null
-    if (this.pushTimer !== null) clearTimeout(this.pushTimer)
-    this.pushTimer = null
   }
 
   /// Start over from the authority's current text (keeping unconfirmed edits).
@@ -149,7 +147,7 @@ export class CollabClient {
     this.epoch = msg.epoch
     this.ready = true
     this.events.welcome?.(msg)
-    this.schedulePush(true)
+    this.schedulePush()
   }
 
   /// Start from the authority's text: drop what it already has of ours, map
@@ -242,15 +240,15 @@ export class CollabClient {
     this.schedulePush()
   }
 
-  private schedulePush(soon = false): void {
-    if (!this.autoPush || this.pushTimer !== null) return
-    this.pushTimer = setTimeout(
-      () => {
-        this.pushTimer = null
-        this.push()
-      },
-      soon ? 0 : 0
-    )
+  /// Push after the current task: every change made in it goes in one push.
+  /// A microtask, not a timer: browsers throttle timers in background tabs.
+  private schedulePush(): void {
+    if (!this.autoPush || this.pushScheduled) return
+    this.pushScheduled = true
+    queueMicrotask(() => {
+      this.pushScheduled = false
+      this.push()
+    })
   }
 
   /// Send unconfirmed updates if there is something new and no push is in

@@ -31,7 +31,7 @@ const highlight = HighlightStyle.define([
   { tag: [t.link, t.url], color: 'var(--hl-link)' },
   { tag: [t.monospace, t.string], color: 'var(--hl-code)' },
   { tag: [t.quote, t.comment], color: 'var(--hl-quote)', fontStyle: 'italic' },
-  { tag: [t.list, t.processingInstruction, t.meta, t.contentSeparator], color: 'var(--hl-mark)' },
+  { tag: [t.processingInstruction, t.meta, t.contentSeparator], color: 'var(--hl-mark)' },
   { tag: [t.keyword], color: 'var(--hl-keyword)' }
 ])
 

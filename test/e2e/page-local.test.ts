@@ -12,7 +12,7 @@ import { LocalServer } from '../../src/server/http.js'
 import { CollabHub } from '../../src/server/collab.js'
 import { tmpDir } from '../helpers/tmp.js'
 import { eventually } from '../helpers/docs.js'
-import { browserUnavailable, launchBrowser, pageIdle, pageText, screenshotOnFailure } from '../helpers/browser.js'
+import { browserUnavailable, launchBrowser, pageIdle, pageText, saveScreenshots } from '../helpers/browser.js'
 
 const staticDir = fileURLToPath(new URL('../../dist/web/', import.meta.url))
 const skip = browserUnavailable() ?? (existsSync(`${staticDir}app.js`) ? null : 'dist/web is not built (npm run build)')
@@ -39,7 +39,6 @@ describe.skipIf(skip !== null)('editor page (one device)', () => {
   test('typing, two tabs, undo, reload, history and restore', async (ctx) => {
     const d = await device()
     const pages: Array<{ name: string; page: Page }> = []
-    screenshotOnFailure(() => pages, ctx.task.name)
     try {
       await d.sp.create('notes.md', { text: '# Notes\n' })
       const browser = await launchBrowser('local')
@@ -85,6 +84,33 @@ describe.skipIf(skip !== null)('editor page (one device)', () => {
       await eventually(async () => !(await pageText(a)).includes('hello') && (await pageText(b)) === (await pageText(a)), 'undo to reach both tabs')
       expect(doc.text.toString()).toBe('B:# Notes\n')
 
+      // Keystroke in one tab -> visible in the other tab of the same device
+      // (the page and the authority alone: no network in between).
+      await a.keyboard.press('Control+End')
+      await b.evaluate(() => {
+        const w = window as unknown as { arrivals: Array<[number, number]>; swarmpad: { onDocChange?: (l: number, t: number) => void } }
+        w.arrivals = []
+        w.swarmpad.onDocChange = (l, t) => w.arrivals.push([l, t])
+      })
+      await a.evaluate(() => {
+        const w = window as unknown as { pressed: number[] }
+        w.pressed = []
+        document.addEventListener('keydown', () => w.pressed.push(performance.timeOrigin + performance.now()), true)
+      })
+      const base = (await pageText(b)).length
+      const N = 100
+      for (let i = 0; i < N; i++) {
+        await a.keyboard.press('x')
+        await b.waitForFunction((want) => (window as unknown as { swarmpad: { text(): string } }).swarmpad.text().length >= want, base + i + 1, { polling: 5 })
+      }
+      const pressed = await a.evaluate(() => (window as unknown as { pressed: number[] }).pressed)
+      const arrivals = await b.evaluate(() => (window as unknown as { arrivals: Array<[number, number]> }).arrivals)
+      const lat = pressed.slice(0, N).map((t, i) => arrivals.find(([l]) => l >= base + i + 1)![1] - t).sort((x, y) => x - y)
+      console.log(`[e2e] tab -> tab on one device over ${N} keystrokes: median ${lat[N / 2]!.toFixed(1)} ms, p99 ${lat[N - 2]!.toFixed(1)} ms`)
+      for (let i = 0; i < N; i++) await a.keyboard.press('Backspace')
+      await pageIdle(a)
+      await eventually(async () => (await pageText(b)) === 'B:# Notes\n', 'the tabs to drop the x')
+
       // Reload keeps the text.
       await b.reload()
       await pageIdle(b)
@@ -122,6 +148,9 @@ describe.skipIf(skip !== null)('editor page (one device)', () => {
       expect(width).toBeLessThanOrEqual(360)
       const box = await a.locator('.cm-editor').first().boundingBox()
       expect(box !== null && box.height > 300).toBe(true)
+    } catch (err) {
+      await saveScreenshots(pages, ctx.task.name)
+      throw err
     } finally {
       await d.close()
     }

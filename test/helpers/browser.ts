@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
-import { onTestFailed, onTestFinished } from 'vitest'
+import { onTestFinished } from 'vitest'
 import { tmpDir } from './tmp.js'
 
 export const CHROMIUM = '/usr/bin/chromium'
@@ -47,18 +47,17 @@ export async function launchBrowser(name = 'browser'): Promise<BrowserContext> {
   return context
 }
 
-/// Save a screenshot of every page to test-results/ when the test fails.
-export function screenshotOnFailure(pages: () => Array<{ name: string; page: Page }>, testName: string): void {
-  onTestFailed(async () => {
-    const dir = join(process.cwd(), 'test-results')
-    await mkdir(dir, { recursive: true })
-    const slug = testName.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)
-    for (const { name, page } of pages()) {
-      const file = join(dir, `${slug}-${name}.png`)
-      await page.screenshot({ path: file, fullPage: false }).catch(() => {})
-      console.error(`screenshot: ${file}`)
-    }
-  })
+/// Save a screenshot of every page to test-results/ (call it when a test fails,
+/// before the browser closes).
+export async function saveScreenshots(pages: Array<{ name: string; page: Page }>, testName: string): Promise<void> {
+  const dir = join(process.cwd(), 'test-results')
+  await mkdir(dir, { recursive: true })
+  const slug = testName.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)
+  for (const { name, page } of pages) {
+    const file = join(dir, `${slug}-${name}.png`)
+    await page.screenshot({ path: file, fullPage: false }).catch(() => {})
+    console.error(`screenshot: ${file}`)
+  }
 }
 
 /// The page's text (through the page's test hooks; no token is involved).

@@ -1,0 +1,154 @@
+// Real `swarmpad daemon` processes for browser tests: started from the built
+// CLI (bin/swarmpad.js -> dist/), on a loopback testnet only (SWARMPAD_BOOTSTRAP
+// names 127.0.0.1 nodes, SWARMPAD_LAN=0), killable with SIGKILL.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { onTestFinished } from 'vitest'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+
+function newest(dir: string, ext: string): number {
+  let t = 0
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) t = Math.max(t, newest(p, ext))
+    else if (e.name.endsWith(ext)) t = Math.max(t, statSync(p).mtimeMs)
+  }
+  return t
+}
+
+function mtime(p: string): number {
+  return existsSync(p) ? statSync(p).mtimeMs : 0
+}
+
+/// Build dist/ (CLI, daemon, page) if it is missing or older than src/.
+/// `npm install` builds it; this only keeps a working tree's tests honest.
+export function ensureBuilt(): void {
+  const srcTime = newest(join(root, 'src'), '.ts')
+  const cliTime = mtime(join(root, 'dist/cli/main.js'))
+  const hubTime = mtime(join(root, 'dist/server/collab.js'))
+  if (cliTime === 0 || hubTime === 0 || Math.min(cliTime, hubTime) < srcTime) {
+    // tsc emits even when another part of the tree has type errors; only a missing output is fatal.
+    spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: root, stdio: 'ignore' })
+  }
+  const webTime = mtime(join(root, 'dist/web/app.js'))
+  if (webTime === 0 || webTime < newest(join(root, 'src/web'), '') || webTime < mtime(join(root, 'src/server/protocol.ts'))) {
+    const r = spawnSync(process.execPath, ['scripts/build-web.mjs'], { cwd: root, encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(`building the page failed: ${r.stderr}`)
+  }
+  for (const f of ['dist/cli/main.js', 'dist/server/collab.js', 'dist/web/app.js']) {
+    if (!existsSync(join(root, f))) throw new Error(`${f} is missing after the build`)
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address()
+      const port = typeof a === 'object' && a !== null ? a.port : 0
+      s.close(() => resolve(port))
+    })
+    s.on('error', reject)
+  })
+}
+
+export interface DaemonProcess {
+  readonly home: string
+  readonly port: number
+  token: string
+  child: ChildProcess
+  log: string
+  origin: string
+  /// The URL `swarmpad open` prints.
+  loginUrl(path: string): string
+  /// GET an API route with the bearer token.
+  api(path: string): Promise<Response>
+  text(doc: string): Promise<string>
+  kill(): Promise<void>
+  stop(): Promise<void>
+  restart(): Promise<void>
+}
+
+/// Start `swarmpad daemon` on `home` and a fixed port (kept across restarts,
+/// as the page's origin is), bootstrapped on the given loopback DHT nodes.
+export async function startDaemon(home: string, bootstrap: Array<{ host: string; port: number }>, port?: number): Promise<DaemonProcess> {
+  for (const b of bootstrap) if (b.host !== '127.0.0.1') throw new Error(`bootstrap ${b.host} is not loopback`)
+  const p = port ?? (await freePort())
+  const env = {
+    ...process.env,
+    SWARMPAD_HOME: home,
+    SWARMPAD_LAN: '0',
+    SWARMPAD_BOOTSTRAP: bootstrap.map((b) => `${b.host}:${b.port}`).join(','),
+    NO_COLOR: '1'
+  }
+  const d: DaemonProcess = {
+    home,
+    port: p,
+    token: '',
+    child: null as unknown as ChildProcess,
+    log: '',
+    origin: `http://127.0.0.1:${p}`,
+    loginUrl(path) {
+      return `${d.origin}/login?token=${encodeURIComponent(d.token)}&next=${encodeURIComponent(path)}`
+    },
+    api(path) {
+      return fetch(`${d.origin}${path}`, { headers: { Authorization: `Bearer ${d.token}` } })
+    },
+    async text(doc) {
+      const r = await d.api(`/api/cat?doc=${encodeURIComponent(doc)}`)
+      if (!r.ok) throw new Error(`cat ${doc}: ${r.status} ${await r.text()}`)
+      return r.text()
+    },
+    async kill() {
+      const c = d.child
+      if (c.exitCode !== null || c.signalCode !== null) return
+      const exited = new Promise((r) => c.once('exit', r))
+      c.kill('SIGKILL')
+      await exited
+    },
+    async stop() {
+      const c = d.child
+      if (c.exitCode !== null || c.signalCode !== null) return
+      const exited = new Promise((r) => c.once('exit', r))
+      c.kill('SIGTERM')
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))])
+      await d.kill()
+    },
+    async restart() {
+      await launch()
+    }
+  }
+  const launch = async () => {
+    const child = spawn(process.execPath, [join(root, 'bin/swarmpad.js'), 'daemon', '--port', String(p)], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    d.child = child
+    const onData = (b: Buffer) => {
+      d.log += b.toString()
+      if (d.log.length > 200_000) d.log = d.log.slice(-100_000)
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    const deadline = Date.now() + 30_000
+    const started = Date.now()
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`swarmpad daemon exited (${child.exitCode}):\n${d.log}`)
+      try {
+        const info = JSON.parse(readFileSync(join(home, 'daemon.json'), 'utf8')) as { pid: number; token: string; port: number }
+        if (info.pid === child.pid && info.port === p) {
+          d.token = info.token
+          break
+        }
+      } catch {
+        // not written yet
+      }
+      if (Date.now() > deadline) throw new Error(`swarmpad daemon did not start in ${Date.now() - started} ms:\n${d.log}`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+  await launch()
+  onTestFinished(() => d.stop())
+  return d
+}
