@@ -141,6 +141,24 @@ describe.skipIf(skip !== null)('editor page (one device)', () => {
       await a.click('[data-action=share]')
       await a.waitForSelector('[data-unavailable]')
 
+      // The document switcher creates and opens a new document.
+      await a.keyboard.press('Escape')
+      await a.click('.sp-doc-button')
+      await a.waitForSelector('#sp-documents .sp-doc-list a')
+      expect(await a.locator('#sp-documents .sp-doc-list a').count()).toBe(1)
+      await a.fill('#sp-documents input[type=text]', 'second.md')
+      await a.click('#sp-documents button[type=submit]')
+      await a.waitForURL(/\/doc\/second\.md$/)
+      await pageIdle(a)
+      expect(await pageText(a)).toBe('')
+      expect(d.sp.library.list().map((e) => e.name).sort()).toEqual(['notes.md', 'second.md'])
+
+      // Light and dark follow the system.
+      const bg = () => a.evaluate(() => getComputedStyle(document.body).backgroundColor)
+      expect(await bg()).toBe('rgb(255, 255, 255)')
+      await a.emulateMedia({ colorScheme: 'dark' })
+      expect(await bg()).toBe('rgb(21, 24, 28)')
+
       // Usable at 360 px: the header fits, the editor is visible.
       await a.setViewportSize({ width: 360, height: 640 })
       await a.keyboard.press('Escape')
