@@ -141,6 +141,14 @@ describe('bad input on the command line', () => {
     const info = (await d.daemon())!
     oneLine(await d.run(['daemon']), 1, new RegExp(`is in use by pid ${info.pid} \\(another swarmpad\\); stop it with \`swarmpad stop\` or use another --home`))
 
+    // A damaged library: a clear error, and the file is left as it was.
+    const broken = await net.device()
+    await mkdir(broken.home, { recursive: true })
+    await writeFile(join(broken.home, 'library.json'), '{ "version": 1, "documents": [')
+    oneLine(await broken.run(['ls']), 1, /library\.json is damaged \(not valid JSON\); it was left untouched: restore it from a backup or move it away/)
+    expect(await readFile(join(broken.home, 'library.json'), 'utf8')).toBe('{ "version": 1, "documents": [')
+    expect(await broken.daemon()).toBeNull()
+
     // A live process that holds the lock but never answers: commands give up naming it.
     const other = await net.device()
     await mkdir(other.home, { recursive: true })
