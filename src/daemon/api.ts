@@ -8,7 +8,7 @@ import { readJson, type LocalServer } from '../server/http.js'
 import type { OpenDocument } from '../swarmpad.js'
 import { SwarmpadError, errorMessage } from '../errors.js'
 import { checkDocumentName, type LocalRole } from '../storage/library.js'
-import { formatKey, fromHex, parseKey, toHex } from '../storage/keys.js'
+import { formatKey, fromHex } from '../storage/keys.js'
 import { SWARMPAD_VERSION } from './info.js'
 import { MAX_FILE_BYTES, decodeText, readTextFile, tooLarge } from './textfile.js'
 import { checkProfileColor, checkProfileName, defaultColor, writeProfile } from './profile.js'
@@ -46,7 +46,29 @@ export interface LogLine {
 }
 
 /// Register every route of the daemon's JSON API on `server`. Each CLI
-/// command is one (or two) of these calls; the page uses them too.
+/// command is one (or two) of these calls. Every request carries the token
+/// of daemon.json; errors are `{ error: { code, message } }` with an HTTP
+/// status from the code. `doc` is a local name or a key.
+///
+///   GET  /api/ping                      { ok, pid, version }
+///   GET  /api/status                    daemon, network, documents, mirrors
+///   POST /api/stop                      replies, then closes everything in order
+///   GET  /api/ls                        { documents: DocumentSummary[] }
+///   GET  /api/doc?doc=                  DocumentSummary + writerKey
+///   POST /api/new?name=   body: text    DocumentSummary (text/plain body, may be empty)
+///   GET  /api/cat?doc=                  the text (text/plain; X-Swarmpad-Version)
+///   POST /api/write?doc=  body: text    { version, inserted, deleted } once durable
+///   GET  /api/log?doc=&from=&limit=     { total, next, entries: LogLine[] }
+///   GET  /api/members?doc=              { members: MemberInfo[] }
+///   POST /api/members/remove            { doc, member, rekey? } -> RemoveResult
+///   POST /api/invite                    { doc, role?, expires? (ms) } -> CreatedInvite
+///   GET  /api/invites?doc=              { invites: InviteInfo[] }
+///   POST /api/invites/cancel            { doc, id }
+///   POST /api/join                      { code, name?, timeout? } -> NDJSON progress, then done | error
+///   GET  /api/whoami, POST /api/whoami  { name?, color? } -> profile, per-document result
+///   GET  /api/mirrors, POST /api/sync { doc, path, take? }, POST /api/unsync { doc, path }
+///   POST /api/edit?doc=&path=           NDJSON: ready, saved, remote, problem (open while editing)
+///   POST /api/edit/finish               { session } -> { version, saves, problem }
 export function registerApi(daemon: Daemon, server: LocalServer): void {
   const sessions = new Map<string, EditSession>()
 
@@ -138,19 +160,6 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
 
   server.route('GET', '/api/members', async (_body, url) => {
     const open = await daemon.document(param(url, 'doc'))
-    return { name: open.entry.name, members: await daemon.members.list(open.entry.key) }
-  })
-
-  // Add a device by its writer key (what pairing does after an invite; used
-  // by tests and tools that exchange keys some other way).
-  server.route('POST', '/api/members/add', async (body) => {
-    const b = object(body)
-    const open = await daemon.document(str(b, 'doc'))
-    const key = parseKey(str(b, 'key'))
-    if (key === null) throw new SwarmpadError('INVALID_KEY', `invalid member key "${str(b, 'key')}": expected 52 z-base-32 characters or 64 hex digits`)
-    const role = b.role === undefined ? 'writer' : b.role
-    if (role !== 'writer' && role !== 'owner') throw SwarmpadError.usage(`invalid role "${String(role)}": expected writer or owner`)
-    await open.doc.addMember(key, role)
     return { name: open.entry.name, members: await daemon.members.list(open.entry.key) }
   })
 
@@ -320,24 +329,6 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
       await daemon.mirrors.endSession(session.mirror)
       session.end?.()
     }
-  })
-
-  // Put a document this device was given the keys of into the library
-  // (what a read-only invite does; used by tests until invites exist).
-  server.route('POST', '/api/library/import', async (body) => {
-    const b = object(body)
-    const name = str(b, 'name')
-    const problem = checkDocumentName(name)
-    if (problem !== null) throw SwarmpadError.usage(`invalid document name "${name}": ${problem}`)
-    const key = parseKey(str(b, 'key'))
-    if (key === null) throw new SwarmpadError('INVALID_KEY', `invalid document key "${str(b, 'key')}"`)
-    const encryptionKey = str(b, 'encryptionKey')
-    if (!/^[0-9a-f]{64}$/.test(encryptionKey)) throw SwarmpadError.badArgument('encryptionKey must be 64 hex digits')
-    const role = b.role ?? 'writer'
-    if (role !== 'owner' && role !== 'writer' && role !== 'reader') throw SwarmpadError.usage(`invalid role "${String(role)}"`)
-    await daemon.swarmpad.addDocument({ name, key, encryptionKey: fromHex(encryptionKey), role })
-    const open = await daemon.swarmpad.open(toHex(key))
-    return { ...(await summary(daemon, open)), writerKey: formatKey(open.doc.writerKey) }
   })
 }
 

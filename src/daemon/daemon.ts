@@ -102,7 +102,7 @@ export class Daemon extends Resource {
     const bootstrap = bootstrapText !== null ? parseBootstrap(bootstrapText) : undefined
 
     this.swarmpad = this.own(new Swarmpad({ home: this.options.home }))
-    this.swarmpad.on('document-error', (doc: { key?: Uint8Array }, err: unknown) => this.log(`document error: ${errorMessage(err)}`))
+    this.swarmpad.on('document-error', (_doc: unknown, err: unknown) => this.log(`document error: ${errorMessage(err)}`))
     await this.swarmpad.ready()
     phase('storage')
 
