@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { request } from 'node:http'
 import { onTestFinished } from 'vitest'
-import createTestnet from 'hyperdht/testnet.js'
+import createTestnet from 'hyperdht/testnet'
 
 export const ROOT = resolve(import.meta.dirname, '..', '..')
 export const BIN = join(ROOT, 'bin', 'swarmpad.js')
@@ -108,9 +108,7 @@ function newestSource(dir: string): number {
 /// A loopback testnet and devices on it; everything is torn down when the test ends.
 export async function cliNet(): Promise<CliNet> {
   ensureBuilt()
-  const testnet = (await (createTestnet as unknown as (n: number, o: { host: string }) => Promise<{ bootstrap: Array<{ host: string; port: number }>; destroy(): Promise<void> }>)(3, {
-    host: '127.0.0.1'
-  }))
+  const testnet = await createTestnet(3, { host: '127.0.0.1' })
   for (const b of testnet.bootstrap) if (b.host !== '127.0.0.1') throw new Error(`testnet node ${b.host} is not loopback`)
   const bootstrap = testnet.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
   const devices: CliDevice[] = []
