@@ -54,6 +54,10 @@ const DURABLE_WAIT_MS = 10_000
 const PRESENCE_DELAY_MS = 20
 const STATUS_DELAY_MS = 50
 
+/// Tabs whose last seq an authority remembers in memory (older ones are in
+/// the journal; a tab that comes back after that many others starts over).
+const MAX_CLIENTS = 10_000
+
 /// Update messages are split at about this many bytes of JSON.
 const UPDATES_CHUNK_BYTES = 1024 * 1024
 
@@ -452,7 +456,7 @@ export class DocAuthority {
   private apply(clientID: string, seq: number, changes: ChangeSet): void {
     if (changes.empty) {
       this.append({ changes, clientID, seq, durable: true })
-      this.lastSeq.set(clientID, seq)
+      this.noteSeq(clientID, seq)
       return
     }
     const before = this.doc.localClock
@@ -467,7 +471,7 @@ export class DocAuthority {
     const after = this.doc.localClock
     // Synchronously, before the block can be durable: see EditJournal.
     this.journal.record(clientID, seq, before, after)
-    this.lastSeq.set(clientID, seq)
+    this.noteSeq(clientID, seq)
     const entry = this.lastEntry as Entry | null
     this.lastEntry = null
     if (entry === null) return // edit() found nothing to change
@@ -484,6 +488,19 @@ export class DocAuthority {
       // again when it reconnects.
     })
     this.lastDurable.set(clientID, durable)
+  }
+
+  /// Remember the newest seq of a tab (the most recent MAX_CLIENTS tabs).
+  private noteSeq(clientID: string, seq: number): void {
+    this.lastSeq.delete(clientID)
+    this.lastSeq.set(clientID, seq)
+    if (this.lastSeq.size > MAX_CLIENTS) {
+      const oldest = this.lastSeq.keys().next().value as string
+      if (![...this.tabs].some((t) => t.clientID === oldest)) {
+        this.lastSeq.delete(oldest)
+        this.lastDurable.delete(oldest)
+      }
+    }
   }
 
   private changed(c: DocumentChange): void {

@@ -265,6 +265,12 @@ describe.skipIf(skip !== null)('two devices in the browser', () => {
       await pageA.click('.sp-history button.primary')
       const restored = await converged([pageA, pageB], [A, B], 'the restored text everywhere')
       expect(restored).toBe(earlier)
+
+      step("Bob closes his page: his cursor leaves Alice's page")
+      await pageA.waitForFunction(() => (window as unknown as { swarmpad: { peers(): Array<{ name: string; head: number | null }> } }).swarmpad.peers().some((p) => p.name === 'Bob' && p.head !== null), undefined, { timeout: 30_000 })
+      await pageB.close()
+      pages.splice(pages.findIndex((p) => p.name === 'bob'), 1)
+      await pageA.waitForFunction(() => !(window as unknown as { swarmpad: { peers(): Array<{ name: string; head: number | null }> } }).swarmpad.peers().some((p) => p.name === 'Bob' && p.head !== null), undefined, { timeout: 15_000 })
     } catch (err) {
       await saveScreenshots(pages, ctx.task.name)
       for (const { name, page } of pages) {
