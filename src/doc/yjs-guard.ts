@@ -12,7 +12,10 @@ export const TEXT_ROOT = 'text'
 export interface UpdateShape {
   /// Yjs clientIDs that authored structs in the update (each appears once).
   clients: number[]
-  /// Number of structs (items, skips, GCs) it declares.
+  /// The clock range each of those clients' structs cover, in the same order:
+  /// from `clock` to `clock + length` (exclusive).
+  sections: Array<{ client: number; clock: number; length: number }>
+  /// Number of structs it declares.
   structs: number
   /// Number of delete-set ranges it carries.
   deleteRanges: number
@@ -109,13 +112,14 @@ export function guardUpdate(update: Uint8Array): GuardResult {
 
 function readShape(r: Reader): UpdateShape {
   const clients: number[] = []
+  const sections: UpdateShape['sections'] = []
   const seen = new Set<number>()
   let structs = 0
 
-  const sections = r.varuint()
+  const sectionCount = r.varuint()
   // Each section needs at least 3 bytes: a count, a client and a clock.
-  if (sections * 3 > r.remaining) throw new GuardError('section count exceeds input')
-  for (let s = 0; s < sections; s++) {
+  if (sectionCount * 3 > r.remaining) throw new GuardError('section count exceeds input')
+  for (let s = 0; s < sectionCount; s++) {
     const count = r.varuint()
     const client = r.varuint()
     let clock = r.varuint()
@@ -126,10 +130,12 @@ function readShape(r: Reader): UpdateShape {
     if (count === 0 || count * 2 > r.remaining) throw new GuardError('struct count exceeds input')
     structs += count
     if (structs > MAX_UPDATE_STRUCTS) throw new GuardError('too many structs')
+    const start = clock
     for (let i = 0; i < count; i++) {
       clock += readStruct(r, client, clock)
       if (clock > MAX_YJS_CLOCK) throw new GuardError('clock out of range')
     }
+    sections.push({ client, clock: start, length: clock - start })
   }
 
   const dsClients = r.varuint()
@@ -148,7 +154,7 @@ function readShape(r: Reader): UpdateShape {
     }
   }
   if (r.remaining !== 0) throw new GuardError('trailing bytes')
-  return { clients, structs, deleteRanges }
+  return { clients, sections, structs, deleteRanges }
 }
 
 /// Read one struct of `client` starting at `clock` and return how many clock

@@ -98,15 +98,24 @@ export class SwarmDocument extends Resource {
   private foldScheduled = false
   private loaded = false
   private ownMember = -1
-  /// This device's updates that are durable in its log but not yet seen in
-  /// the view, by log position. The Y.Doc always holds them, so folding skips
-  /// them and a rebuild re-applies them. They leave when the view shows them
-  /// accepted or rejected, or when this device is removed (they can then
-  /// never be accepted): a rejected edit does not stay on this device alone.
+  /// This device's updates that are durable in its log and not settled yet,
+  /// by log position. The Y.Doc always holds them, so folding skips them and
+  /// a rebuild re-applies them (Yjs ignores the ones the view holds too): an
+  /// accepted update that a reorder takes out of the view for a while stays
+  /// in the Y.Doc, so this device never writes its Yjs clocks twice. They
+  /// leave once settled: accepted below the view's signed length, rejected,
+  /// skipped by Autobase (a later one of ours is signed without them), or
+  /// when this device is removed (they can then never be accepted): a
+  /// rejected edit does not stay on this device alone.
   private ownPending = new Map<number, Uint8Array>()
+  /// Where this device's updates are in the `updates` view now (log position
+  /// -> view index), until they are below its signed length.
+  private ownIndex = new Map<number, number>()
   private unknownSeq = 0
   /// Rejections already checked for this device's blocks.
   private rejectionsSeen = 0
+  /// The append queue gave up on local updates (see the queue's `permanent`).
+  private droppedLocal = false
   /// Local changes not yet in the Y.Doc (see queueLocal()).
   private localBatch: LocalBatch | null = null
 
@@ -217,10 +226,15 @@ export class SwarmDocument extends Resource {
       // Autobase's append resolves with the local log length after the block.
       (yjs, length) => this.ownPending.set(typeof length === 'number' ? length - 1 : -++this.unknownSeq, yjs),
       Date.now,
-      (err) =>
-        this.base.writable || this.closingOrClosed
-          ? null
-          : new SwarmpadError('NOT_WRITABLE', `this device can no longer write to this document; the edit was not saved (${err instanceof Error ? err.message : String(err)})`)
+      (err) => {
+        if (this.base.writable || this.closingOrClosed) return null
+        // The queue drops these updates for good: their text must leave the
+        // Y.Doc too (a rebuild), or it would stay on this device alone and
+        // every later edit would leave a gap in this device's Yjs clock.
+        this.droppedLocal = true
+        this.scheduleFold()
+        return new SwarmpadError('NOT_WRITABLE', `this device can no longer write to this document; the edit was not saved (${err instanceof Error ? err.message : String(err)})`)
+      }
     )
     await this.base.ready()
     if (this.state === 'needs-upgrade') throw new SwarmpadError('UPGRADE_REQUIRED', this.interruptReason ?? UPGRADE_REASON)
@@ -293,7 +307,12 @@ export class SwarmDocument extends Resource {
       throw new SwarmpadError('BAD_CHANGE', err instanceof Error ? err.message : String(err))
     }
     for (let v = baseVersion; v < this.versionValue; v++) cs = cs.map(this.history[v - this.firstVersion]!)
-    cs = keepPairsWhole(cs, this.textValue)
+    // Yjs cannot hold half of a surrogate pair (it turns both halves into
+    // U+FFFD): such a change would leave this text, the Y.Text and every
+    // other peer's text different. Editors never make one; refuse it, so
+    // whoever sent it resyncs instead of diverging.
+    const cut = pairProblem(cs, this.textValue)
+    if (cut !== null) throw new SwarmpadError('BAD_CHANGE', cut)
     if (cs.empty) return { version: this.versionValue, changes: cs, durable: Promise.resolve() }
     if (cs.newLength > MAX_TEXT_LENGTH) {
       throw new SwarmpadError('TOO_LARGE', `The text would be ${cs.newLength} characters long; the limit is ${MAX_TEXT_LENGTH}`)
@@ -307,7 +326,10 @@ export class SwarmDocument extends Resource {
   /// Replace the whole text with `text` as a minimal diff, so concurrent
   /// edits elsewhere in the document survive.
   replaceText(text: string): EditResult {
-    return this.edit(diffChanges(this.textValue.toString(), text))
+    // A character diff may cut a surrogate pair ("😀" -> "😁" share the high
+    // half): widen such changes to whole pairs.
+    const cs = changeSetOf(diffChanges(this.textValue.toString(), text), this.textValue.length)
+    return this.edit(keepPairsWhole(cs, this.textValue))
   }
 
   private assertWritable(): void {
@@ -568,7 +590,7 @@ export class SwarmDocument extends Resource {
   }
 
   private pendingFold(): boolean {
-    return this.loaded && (this.truncatedTo !== Infinity || this.folded !== this.base.view.updates.length)
+    return this.loaded && (this.truncatedTo !== Infinity || this.droppedLocal || this.folded !== this.base.view.updates.length)
   }
 
   private scheduleFold(): void {
@@ -609,14 +631,18 @@ export class SwarmDocument extends Resource {
         // Yjs ignores repeats.
         this.folded = from
         this.foldedIds.length = from - this.foldedIdsStart
+        for (const [seq, index] of this.ownIndex) if (index >= from) this.ownIndex.delete(seq)
       }
     }
-    if (await this.settleOwn()) {
+    if ((await this.settleOwn()) || this.droppedLocal) {
       await this.rebuild(true)
       return
     }
     const end = core.length
-    if (end <= this.folded) return
+    if (end <= this.folded) {
+      if (this.settleSigned()) await this.rebuild(true)
+      return
+    }
     // Far behind (after a fast-forward, or a long time offline): a snapshot
     // lies within the gap, so rebuild from the newest one and the entries
     // after it instead of fetching every entry (a fast-forwarded view is sparse).
@@ -625,24 +651,23 @@ export class SwarmDocument extends Resource {
       return
     }
     const updates: Uint8Array[] = []
-    let lastOwn = -1
     for (let i = this.folded; i < end; i++) {
       const block = await core.get(i)
       if (block === null) throw new Error(`update ${i} is unavailable`)
       const entry = decodeUpdateEntry(block)
       this.foldedIds.push(`${entry.member}:${entry.seq}`)
       if (entry.member === this.ownMember) {
-        lastOwn = Math.max(lastOwn, entry.seq)
+        this.ownIndex.set(entry.seq, i)
         // Ours and still in the Y.Doc: nothing to apply. (Ours from an
         // earlier session, or dropped by a rebuild, is applied like any other.)
-        if (this.ownPending.delete(entry.seq)) continue
+        if (this.ownPending.has(entry.seq)) continue
       }
       updates.push(entry.yjs)
     }
-    this.forgetOwnBefore(lastOwn)
     this.folded = end
     this.pruneFoldedIds()
     if (updates.length > 0) this.applyRemote(updates)
+    if (this.settleSigned()) await this.rebuild(true)
   }
 
   /// Check the view for the fate of this device's pending updates. Returns
@@ -676,15 +701,34 @@ export class SwarmDocument extends Resource {
   /// will never be accepted. Forget it, and refuse what is still queued.
   private dropOwn(): void {
     this.ownPending.clear()
+    this.ownIndex.clear()
     this.queue.discard(new SwarmpadError('NOT_WRITABLE', 'this device was removed from the document; the edit was not saved'))
   }
 
-  /// Own updates are linearized in log order: once the view holds our update
-  /// `seq`, every earlier one was accepted (and is in the view or a snapshot)
-  /// or rejected (and settleOwn() saw it).
-  private forgetOwnBefore(seq: number): void {
-    if (seq < 0) return
-    for (const s of this.ownPending.keys()) if (s >= 0 && s < seq) this.ownPending.delete(s)
+  /// Forget own updates whose fate is final. Ours below the signed length of
+  /// the view never move again. Autobase linearizes our log in order, so once
+  /// one of ours is signed, an earlier one that is not in the view never will
+  /// be (it was rejected, or skipped: this device was removed meanwhile and
+  /// added back, and Autobase resumed after it): returns true when such an
+  /// update is in the Y.Doc and must leave it (a rebuild).
+  private settleSigned(): boolean {
+    const signed = this.base.view.updates.signedLength ?? 0
+    let last = -1
+    for (const [seq, index] of this.ownIndex) {
+      if (index >= signed) continue
+      last = Math.max(last, seq)
+      this.ownIndex.delete(seq)
+      this.ownPending.delete(seq)
+    }
+    let skipped = false
+    if (last < 0) return false
+    for (const seq of this.ownPending.keys()) {
+      if (seq >= 0 && seq < last && !this.ownIndex.has(seq)) {
+        this.ownPending.delete(seq)
+        skipped = true
+      }
+    }
+    return skipped
   }
 
   /// Whether every entry folded at or after `from` is still in the view.
@@ -768,21 +812,24 @@ export class SwarmDocument extends Resource {
     const ids: string[] = []
     const self = findMember(await readMembership(view, this.base.key), this.base.local.key)
     const selfN = self?.n ?? -1
-    const seen: number[] = []
+    const seen = new Map<number, number>()
     for (let i = from; i < end; i++) {
       const block = await view.updates.get(i)
       if (block === null) throw new Error(`update ${i} unavailable`)
       const entry = decodeUpdateEntry(block)
       ids.push(`${entry.member}:${entry.seq}`)
       parts.push(entry.yjs)
-      if (entry.member === selfN) seen.push(entry.seq)
+      if (entry.member === selfN) seen.set(entry.seq, i)
     }
     // No awaits from here on: local edits cannot slip between reading what
-    // this device wrote and swapping the Y.Doc.
-    for (const seq of seen) this.ownPending.delete(seq)
-    this.forgetOwnBefore(seen.length > 0 ? Math.max(...seen) : -1)
+    // this device wrote and swapping the Y.Doc. Own updates that are not
+    // settled go back in (those the view holds are repeats to Yjs; those a
+    // reorder took out of it must stay: they will be back).
+    this.ownIndex = seen
+    this.settleSigned()
     if (self === undefined || self.removed) this.dropOwn()
     this.flushLocal()
+    this.droppedLocal = false
     parts.push(...this.ownPending.values(), ...this.queue.unsaved)
     if (parts.length > 0) Y.applyUpdate(doc, Y.mergeUpdates(parts), REMOTE)
     this.ownMember = selfN
@@ -828,6 +875,22 @@ function splitsPair(text: Text, pos: number): boolean {
 }
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+
+/// Why `cs` cannot be applied to `text` as it is (it cuts a surrogate pair or
+/// inserts a lone surrogate), or null when it can.
+export function pairProblem(cs: ChangeSet, text: Text): string | null {
+  let problem: string | null = null
+  cs.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
+    if (problem !== null) return
+    if (splitsPair(text, fromA)) problem = `the change at ${fromA} cuts a surrogate pair in two`
+    else if (splitsPair(text, toA)) problem = `the change ending at ${toA} cuts a surrogate pair in two`
+    else if (inserted.length > 0) {
+      LONE_SURROGATE.lastIndex = 0
+      if (LONE_SURROGATE.test(inserted.toString())) problem = `the text inserted at ${fromA} holds a lone surrogate`
+    }
+  })
+  return problem
+}
 
 /// Changes that never cut a surrogate pair of `text` in two and insert no
 /// lone surrogate. Yjs turns both halves of a pair it must split into U+FFFD,

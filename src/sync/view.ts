@@ -58,8 +58,10 @@ export const UPGRADE_REASON = 'upgrade swarmpad: a member uses a newer block for
 /// bad input, and records every refusal with its reason, so every peer that
 /// applies the same blocks ends with the same views.
 export function createApply(creator: () => Key) {
+  const clocks = new WriterClocks()
   return async function apply(nodes: AutobaseNode[], view: DocumentView, host: HostCalls): Promise<void> {
     let membership = await readMembership(view, creator())
+    await clocks.sync(view, membership)
 
     const reject = async (node: AutobaseNode, reason: string) => {
       await view.rejections.append(encodeRejectionEntry({ writer: node.from.key, seq: node.length - 1, reason }))
@@ -107,9 +109,19 @@ export function createApply(creator: () => Key) {
             await reject(node, 'update holds text authored by another writer')
             break
           }
+          // A writer's text continues its own clock: no clock written twice
+          // (two histories under one clientID, e.g. a copied device, would
+          // merge differently in a snapshot than folded one by one) and no gap.
+          const own = verdict.shape.sections[0]
+          const expected = clocks.next(decision.member.n)
+          if (own !== undefined && own.clock !== expected) {
+            await reject(node, `update does not continue its writer's text (clock ${own.clock}, expected ${expected})`)
+            break
+          }
           await view.updates.append(
             encodeUpdateEntry({ member: decision.member.n, seq: node.length - 1, time: decoded.block.time, yjs: decoded.block.yjs })
           )
+          clocks.accepted(decision.member.n, own === undefined ? expected : own.clock + own.length)
           if (view.updates.length % SNAPSHOT_INTERVAL === 0) await writeSnapshot(view)
           break
         }
@@ -137,6 +149,73 @@ export function createApply(creator: () => Key) {
           break
       }
     }
+  }
+}
+
+/// The next Yjs clock of every member's client, as of the `updates` view:
+/// where that member's next accepted update must start. Kept incrementally,
+/// with an undo log so a truncation of the view (an Autobase reorder) rolls
+/// it back; rebuilt from the newest snapshot's state vector and the entries
+/// after it when the view moved in a way it did not follow (first use, a
+/// fast-forward, a truncation deeper than the undo log).
+export class WriterClocks {
+  private clocks = new Map<number, number>()
+  /// One record per update entry from index `base`: the member it advanced
+  /// and that member's clock before.
+  private undo: Array<{ member: number; before: number | undefined }> = []
+  private base = 0
+  private length = -1
+  private static readonly MAX_UNDO = 4096
+
+  next(member: number): number {
+    return this.clocks.get(member) ?? 0
+  }
+
+  accepted(member: number, next: number): void {
+    this.undo.push({ member, before: this.clocks.get(member) })
+    this.clocks.set(member, next)
+    this.length++
+    if (this.undo.length > 2 * WriterClocks.MAX_UNDO) {
+      const drop = this.undo.length - WriterClocks.MAX_UNDO
+      this.undo.splice(0, drop)
+      this.base += drop
+    }
+  }
+
+  /// Make the clocks those of `view.updates` as it is now.
+  async sync(view: DocumentView, membership: Membership): Promise<void> {
+    const length = view.updates.length
+    if (length === this.length) return
+    if (length < this.length && length >= this.base) {
+      while (this.length > length) {
+        const u = this.undo.pop()!
+        if (u.before === undefined) this.clocks.delete(u.member)
+        else this.clocks.set(u.member, u.before)
+        this.length--
+      }
+      return
+    }
+    const memberOf = new Map(membership.members.map((m) => [m.clientId, m.n]))
+    const clocks = new Map<number, number>()
+    let from = 0
+    if (view.snapshots.length > 0) {
+      const snap = decodeSnapshotEntry(await mustGet(view.snapshots, view.snapshots.length - 1))
+      for (const [client, clock] of Y.decodeStateVector(Y.encodeStateVectorFromUpdate(snap.state))) {
+        const n = memberOf.get(client)
+        if (n !== undefined) clocks.set(n, clock)
+      }
+      from = snap.updates
+    }
+    for (let i = from; i < length; i++) {
+      const entry = decodeUpdateEntry(await mustGet(view.updates, i))
+      const verdict = guardUpdate(entry.yjs)
+      const own = verdict.ok ? verdict.shape.sections[0] : undefined
+      if (own !== undefined) clocks.set(entry.member, own.clock + own.length)
+    }
+    this.clocks = clocks
+    this.undo = []
+    this.base = length
+    this.length = length
   }
 }
 

@@ -116,17 +116,27 @@ export async function addWriter(owner: SwarmDocument, joiner: SwarmDocument, rol
 }
 
 /// Make one random CodeMirror-style edit (1-3 changes) and return its result.
+/// Like an editor, it never puts a boundary inside a surrogate pair.
 export function randomEdit(rng: Prng, doc: SwarmDocument, tag = ''): ReturnType<SwarmDocument['edit']> {
+  const text = doc.text
+  const length = text.length
+  const whole = (p: number) => {
+    if (p <= 0 || p >= length) return p
+    const two = text.sliceString(p - 1, p + 1)
+    const hi = two.charCodeAt(0)
+    const lo = two.charCodeAt(1)
+    return hi >= 0xd800 && hi <= 0xdbff && lo >= 0xdc00 && lo <= 0xdfff ? p + 1 : p
+  }
   const changes: Array<{ from: number; to?: number; insert?: string }> = []
-  const length = doc.text.length
   // Changes of one edit are in the coordinates of the text before it, sorted and disjoint.
   let pos = 0
   for (let k = rng.int(1, 3); k > 0 && pos <= length; k--) {
-    const from = rng.int(pos, length)
+    const from = whole(rng.int(pos, length))
     const del = length - from > 0 && rng.bool(0.3) ? rng.int(1, Math.min(8, length - from)) : 0
-    const insert = del > 0 && rng.bool(0.5) ? '' : tag + rng.string(rng.int(1, 8))
-    changes.push({ from, to: from + del, insert })
-    pos = from + del + 1
+    const to = whole(from + del)
+    const insert = to > from && rng.bool(0.5) ? '' : tag + rng.string(rng.int(1, 8))
+    changes.push({ from, to, insert })
+    pos = to + 1
   }
   return doc.edit(changes)
 }

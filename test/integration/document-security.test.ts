@@ -75,6 +75,31 @@ describe('authorship and membership on every peer', () => {
     }
   })
 
+  test("a block that rewrites a writer's own earlier clocks (a forked history) is rejected everywhere", async () => {
+    const { a, b, c, all } = await trio()
+    b.doc.edit([{ from: 0, insert: 'b wrote this first. ' }])
+    await b.doc.flush()
+    await converge(all)
+    // Another history under b's clientID, from clock 0: what a copied device
+    // directory, or a hostile writer, would write. Folded one by one it would
+    // lose to the first; merged into a snapshot it could win: refused instead.
+    await b.doc.autobase.append(encodeBlock({ kind: 'update', time: Date.now(), yjs: updateAs(b.doc.clientId, 'SECOND HISTORY') }))
+    c.doc.edit([{ from: 0, insert: 'c. ' }])
+    await c.doc.flush()
+    await converge(all)
+    for (const d of all) {
+      expect(d.text.toString()).toBe('c. b wrote this first. ')
+      expect((await rejectionList(d)).map((r) => r.replace(/^\w+#\d+: /, ''))).toEqual([
+        `update does not continue its writer's text (clock 0, expected ${'b wrote this first. '.length})`
+      ])
+    }
+    // b's own edits carry on.
+    b.doc.edit([{ from: b.doc.text.length, insert: 'b again.' }])
+    await b.doc.flush()
+    await converge(all)
+    expect(a.doc.text.toString()).toBe('c. b wrote this first. b again.')
+  })
+
   test('a non-owner cannot add or remove writers; the last owner cannot be removed', async () => {
     const { a, b, c, all } = await trio()
     const stranger = b4a.alloc(32, 7)

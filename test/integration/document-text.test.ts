@@ -26,25 +26,36 @@ describe('surrogate pairs', () => {
     expect(keepPairsWhole(cs, text(s))).toBe(cs)
   })
 
-  test('edits that cut pairs leave the same text in the document, its Y.Text, a peer, and after reopening', async (ctx) => {
+  test('edits that would cut a pair are refused (BAD_CHANGE); replaceText widens its diff; text, Y.Text, peer and reopen agree', async (ctx) => {
     const rng = seeded(ctx)
     const a = await createDoc()
     const b = await joinDoc(a.doc)
     connect(a.doc, b.doc)
     a.doc.edit([{ from: 0, insert: '😀😁😂🤣 é 𝄞 end' }])
-    for (let i = 0; i < 200; i++) {
+    let refused = 0
+    for (let i = 0; i < 300; i++) {
       const len = a.doc.text.length
       const from = rng.int(0, len)
       const to = rng.bool(0.5) ? Math.min(len, from + rng.int(0, 3)) : from
       const insert = rng.pick(['', 'x', '😀', '\ud83d', '\ude00', '\ude00\ud83d', '𝄞'])
-      a.doc.edit([{ from, to, insert }])
+      const before = a.doc.text.toString()
+      try {
+        a.doc.edit([{ from, to, insert }])
+      } catch (err) {
+        expect((err as { code?: string }).code).toBe('BAD_CHANGE')
+        expect(String(err)).toMatch(/surrogate/)
+        expect(a.doc.text.toString()).toBe(before)
+        refused++
+      }
       if (a.doc.text.length < 6) a.doc.edit([{ from: 0, insert: '😀😁😂' }])
       expect(a.doc.text.toString()).toBe(yText(a.doc))
       expect(a.doc.text.toString().isWellFormed?.() ?? true).toBe(true)
     }
+    expect(refused).toBeGreaterThan(0)
     a.doc.replaceText('😀 one 😁 two 😂')
     a.doc.replaceText('😁 one 😀 two 😂!') // diffs that share the high half of the emoji
     expect(a.doc.text.toString()).toBe('😁 one 😀 two 😂!')
+    expect(yText(a.doc)).toBe('😁 one 😀 two 😂!')
     await a.doc.flush()
     await converge([a.doc, b.doc])
     expect(b.doc.text.toString()).toBe(a.doc.text.toString())

@@ -8,8 +8,8 @@ import * as Y from 'yjs'
 import b4a from 'b4a'
 import type { AutobaseNode, HostCalls } from 'autobase'
 import { createApply, UPGRADE_REASON, type DocumentView } from '../../src/sync/view.js'
-import { encodeBlock, type Block, type Role } from '../../src/doc/blocks.js'
-import { clientIdFor, decodeMembership, type Membership } from '../../src/doc/membership.js'
+import { decodeBlock, encodeBlock, type Block, type Role } from '../../src/doc/blocks.js'
+import { clientIdFor, decide, decodeMembership, findMember, genesis, type Membership } from '../../src/doc/membership.js'
 import { decodeRejectionEntry, decodeSnapshotEntry, decodeUpdateEntry } from '../../src/doc/entries.js'
 import { TEXT_ROOT } from '../../src/doc/yjs-guard.js'
 import { SNAPSHOT_INTERVAL } from '../../src/limits.js'
@@ -196,7 +196,17 @@ function node(w: Writer, value: Uint8Array | null): AutobaseNode {
   return { from: { key: w.key }, length: w.seq, value: value === null ? null : b4a.from(value), heads: [] }
 }
 
-function randomEdit(rng: Prng, w: Writer): Uint8Array | null {
+/// A random edit of `w`'s document; with `scratch`, of a copy of it (a device
+/// that may not write keeps no text it could not save).
+function randomEdit(rng: Prng, w: Writer, scratch = false): Uint8Array | null {
+  if (scratch) {
+    const copy = newWriter(rng)
+    copy.doc.clientID = w.doc.clientID
+    Y.applyUpdate(copy.doc, Y.encodeStateAsUpdate(w.doc))
+    copy.doc.clientID = w.doc.clientID
+    copy.updates.length = 0
+    return randomEdit(rng, copy)
+  }
   const text = w.doc.getText(TEXT_ROOT)
   const before = w.updates.length
   w.doc.transact(() => {
@@ -226,9 +236,25 @@ function randomHistory(rng: Prng, length: number): History {
   const nodes: AutobaseNode[] = []
   const kinds: Record<string, number> = {}
   const count = (k: string) => (kinds[k] = (kinds[k] ?? 0) + 1)
+  // The generator follows membership as apply() will (roughly: it cannot
+  // know Autobase's own removal rule), so that a device that is not a member
+  // edits only a throwaway copy, as a real one would not be able to save.
+  let membership = genesis(creator)
+  const push = (w: Writer, value: Uint8Array | null) => {
+    nodes.push(node(w, value))
+    if (value === null || value[0] !== 1) return
+    try {
+      const d = decide(membership, w.key, decodeBlockOrThrow(value), () => true)
+      if (d.action === 'add-writer' || d.action === 'remove-writer' || d.action === 'membership') membership = d.next
+    } catch {}
+  }
+  const isMember = (w: Writer) => {
+    const m = findMember(membership, w.key)
+    return m !== undefined && !m.removed
+  }
   // Start with two collaborators so most updates are accepted.
-  nodes.push(node(writers[0]!, encodeBlock({ kind: 'add-writer', key: writers[1]!.key, role: 'writer' })))
-  nodes.push(node(writers[0]!, encodeBlock({ kind: 'add-writer', key: writers[2]!.key, role: 'owner' })))
+  push(writers[0]!, encodeBlock({ kind: 'add-writer', key: writers[1]!.key, role: 'writer' }))
+  push(writers[0]!, encodeBlock({ kind: 'add-writer', key: writers[2]!.key, role: 'owner' }))
   while (nodes.length < length) {
     const w = rng.bool(0.05) ? outsider : rng.bool(0.4) ? writers[0]! : rng.pick(writers)
     const kind = rng.weighted({ update: 60, sync: 8, forged: 3, malformed: 3, badYjs: 2, add: 8, remove: 2, profile: 3, meta: 2, ack: 3, empty: 1 })
@@ -238,13 +264,13 @@ function randomHistory(rng: Prng, length: number): History {
         // This writer catches up with another one (so origins cross writers), then edits.
         const other = rng.pick(writers)
         if (other !== w) Y.applyUpdate(w.doc, Y.encodeStateAsUpdate(other.doc))
-        const u = randomEdit(rng, w)
-        if (u) nodes.push(node(w, update(u)))
+        const u = randomEdit(rng, w, !isMember(w))
+        if (u) push(w, update(u))
         break
       }
       case 'update': {
-        const u = randomEdit(rng, w)
-        if (u) nodes.push(node(w, update(u, rng.int(0, 2 ** 42))))
+        const u = randomEdit(rng, w, !isMember(w))
+        if (u) push(w, update(u, rng.int(0, 2 ** 42)))
         break
       }
       case 'forged': {
@@ -253,42 +279,42 @@ function randomHistory(rng: Prng, length: number): History {
         const forger = new Y.Doc()
         forger.clientID = clientIdFor(victim.key)
         forger.getText(TEXT_ROOT).insert(0, 'forged!')
-        nodes.push(node(w, update(Y.encodeStateAsUpdate(forger))))
+        push(w, update(Y.encodeStateAsUpdate(forger)))
         break
       }
       case 'malformed': {
         const valid = update(Y.encodeStateAsUpdate(w.doc).subarray(0, 1).length ? b4a.from([1, 2, 3]) : b4a.from([1]))
         const bad = rng.pick([rng.bytes(rng.int(1, 40)), valid.subarray(0, valid.length - 1), b4a.concat([valid, b4a.from([0])]), b4a.from([1, 9, 9])])
         if (bad[0] !== undefined && bad[0] > 1) bad[0] = 0 // never a "newer version" here
-        nodes.push(node(w, bad))
+        push(w, bad)
         break
       }
       case 'badYjs':
-        nodes.push(node(w, update(rng.pick([b4a.from('garbagedoc', 'base64'), rng.bytes(rng.int(1, 30)), b4a.from([0, 0])]))))
+        push(w, update(rng.pick([b4a.from('garbagedoc', 'base64'), rng.bytes(rng.int(1, 30)), b4a.from([0, 0])])))
         break
       case 'add': {
         const target = rng.pick([...writers, outsider])
         const role: Role = rng.bool(0.25) ? 'owner' : 'writer'
-        nodes.push(node(w, encodeBlock({ kind: 'add-writer', key: target.key, role })))
+        push(w, encodeBlock({ kind: 'add-writer', key: target.key, role }))
         break
       }
       case 'remove':
-        nodes.push(node(w, encodeBlock({ kind: 'remove-writer', key: rng.pick(writers.slice(1)).key })))
+        push(w, encodeBlock({ kind: 'remove-writer', key: rng.pick(writers.slice(1)).key }))
         break
       case 'profile': {
         const block: Block = { kind: 'profile', name: rng.string(rng.int(0, 10), [...'abc xyz']), color: rng.pick(['', '#112233', '#abcdef']), device: rng.bool() ? b4a.from(rng.bytes(32)) : null }
-        nodes.push(node(w, encodeBlock(block)))
+        push(w, encodeBlock(block))
         break
       }
       case 'meta':
-        nodes.push(node(w, encodeBlock({ kind: 'meta', title: rng.string(rng.int(0, 20), [...'title ']) })))
+        push(w, encodeBlock({ kind: 'meta', title: rng.string(rng.int(0, 20), [...'title ']) }))
         break
       case 'ack':
-        nodes.push(node(w, null))
+        push(w, null)
         break
       case 'empty': {
         // A valid Yjs update that changes nothing.
-        nodes.push(node(w, update(Y.encodeStateAsUpdate(new Y.Doc()))))
+        push(w, update(Y.encodeStateAsUpdate(new Y.Doc())))
         break
       }
     }
@@ -405,6 +431,59 @@ describe('apply() determinism', () => {
     expect([...r.host.writers]).toEqual([hex(owner.key)])
   })
 
+  test("a writer's text must continue its own clock: a forked history or a gap is refused, on a fresh apply() too", async (ctx) => {
+    const rng = seeded(ctx)
+    const owner = newWriter(rng)
+    const nodes: AutobaseNode[] = []
+    nodes.push(node(owner, update(randomEdit(rng, owner)!)))
+    nodes.push(node(owner, update(randomEdit(rng, owner)!)))
+    // A second device with the same key (a copied directory) writes its own history.
+    const twin = newWriter(rng)
+    twin.doc.clientID = owner.doc.clientID
+    twin.key = owner.key
+    twin.seq = owner.seq
+    const forked = randomEdit(rng, twin)!
+    nodes.push(node(owner, update(forked)))
+    // A gap: an update that skips clocks (its predecessor never written).
+    const skipped = randomEdit(rng, owner)!
+    void skipped
+    const afterGap = randomEdit(rng, owner)!
+    nodes.push(node(owner, update(afterGap)))
+    // Deleting needs no clock of one's own: always fine.
+    const t = owner.doc.getText(TEXT_ROOT)
+    const deleteOnly = (() => {
+      const before = owner.updates.length
+      const reader = new Y.Doc()
+      reader.clientID = 4242
+      Y.applyUpdate(reader, Y.encodeStateAsUpdate(owner.doc))
+      const us: Uint8Array[] = []
+      reader.on('update', (u: Uint8Array) => us.push(u))
+      reader.getText(TEXT_ROOT).delete(0, 1)
+      void before
+      void t
+      return us[0]!
+    })()
+    nodes.push(node(owner, update(deleteOnly)))
+    const r = await run(owner.key, nodes, () => 1)
+    const reasons = r.view.rejections.blocks.map((b) => decodeRejectionEntry(b).reason)
+    expect(reasons).toHaveLength(2)
+    expect(reasons[0]).toMatch(/^update does not continue its writer's text \(clock 0, expected \d+\)$/)
+    expect(reasons[1]).toMatch(/^update does not continue its writer's text/)
+    expect(r.view.updates.length).toBe(3)
+
+    // A new apply() (a restart, or a peer that fast-forwarded) rebuilds the
+    // clocks from the newest snapshot and the entries after it.
+    const history = randomHistory(rng, SNAPSHOT_INTERVAL * 2 + 50)
+    const cut = history.nodes.length - 40
+    const whole = await run(history.creator, history.nodes, () => 25)
+    const first = await run(history.creator, history.nodes.slice(0, cut), () => 25)
+    const fresh = createApply(() => history.creator)
+    for (let i = cut; i < history.nodes.length; i += 7) {
+      await fresh(history.nodes.slice(i, Math.min(history.nodes.length, i + 7)), first.view as unknown as DocumentView, first.host)
+    }
+    sameRun(whole, first, 'continued by a fresh apply()')
+  })
+
   test('a block of a newer version interrupts apply; from a non-member it is only refused', async (ctx) => {
     const rng = seeded(ctx)
     const owner = newWriter(rng)
@@ -427,3 +506,9 @@ describe('apply() determinism', () => {
 })
 
 const BLOCK_VERSION_NEXT = 2
+
+function decodeBlockOrThrow(bytes: Uint8Array): Block {
+  const r = decodeBlock(bytes)
+  if (!r.ok) throw new Error('not a block')
+  return r.block
+}
