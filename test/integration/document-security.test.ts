@@ -6,6 +6,11 @@ import { encodeBlock } from '../../src/doc/blocks.js'
 import { TEXT_ROOT } from '../../src/doc/yjs-guard.js'
 import { isSwarmpadError } from '../../src/errors.js'
 import { SwarmDocument } from '../../src/sync/document.js'
+import Autobase from 'autobase'
+import Corestore from 'corestore'
+import { onTestFinished } from 'vitest'
+import { closeView, createApply, openView, type DocumentView } from '../../src/sync/view.js'
+import { tmpDir } from '../helpers/tmp.js'
 import {
   addWriter,
   connect,
@@ -98,6 +103,74 @@ describe('authorship and membership on every peer', () => {
     await b.doc.flush()
     await converge(all)
     expect(a.doc.text.toString()).toBe('c. b wrote this first. b again.')
+  })
+
+  test('a block of a newer format stops the document on every older peer with "upgrade swarmpad"', async () => {
+    // A device of a newer swarmpad (its apply() understands version 2; here:
+    // skips it) writes a version-2 block; the peers of this build must stop.
+    const a = await createDoc()
+    const c = await joinDoc(a.doc)
+    const dir = await tmpDir()
+    const store = new Corestore(dir)
+    const apply = createApply(() => a.doc.key)
+    const newer = new Autobase<DocumentView>(store.namespace('doc'), a.doc.key, {
+      open: openView,
+      close: closeView,
+      apply: (nodes, view, host) => apply(nodes.filter((n) => n.value === null || n.value[0] !== 2), view, host),
+      encryptionKey: a.doc.encryptionKey,
+      encrypted: true,
+      ackInterval: 0
+    })
+    newer.on('error', () => {})
+    onTestFinished(async () => {
+      await newer.close().catch(() => {})
+      await store.close().catch(() => {})
+    })
+    await newer.ready()
+    connectAll([a.doc, c.doc])
+    const s1 = a.doc.replicate(true)
+    const s2 = store.replicate(false)
+    s1.pipe(s2).pipe(s1)
+    onTestFinished(() => {
+      s1.destroy()
+      s2.destroy()
+    })
+    await a.doc.addMember(newer.local.key, 'writer')
+    await addWriter(a.doc, c.doc)
+    await eventually(async () => {
+      await newer.update()
+      return newer.writable
+    }, 'the newer device to become writable')
+    a.doc.edit([{ from: 0, insert: 'before. ' }])
+    await a.doc.flush()
+    await converge([a.doc, c.doc])
+    const interrupted: string[] = []
+    for (const d of [a.doc, c.doc]) d.on('interrupt', (reason: string) => interrupted.push(reason))
+    await newer.append(new Uint8Array([2, 1, 0]))
+    await eventually(async () => {
+      await newer.update()
+      return a.doc.state === 'needs-upgrade' && c.doc.state === 'needs-upgrade'
+    }, 'every older peer to stop', 20_000)
+    for (const d of [a.doc, c.doc]) {
+      expect(d.interruptReason).toMatch(/upgrade swarmpad.*version 2/)
+      expect(() => d.edit([{ from: 0, insert: 'x' }])).toThrow(/upgrade swarmpad/)
+      expect(d.text.toString()).toBe('before. ')
+    }
+    expect(interrupted).toHaveLength(2)
+    // Reopened, it stays stopped: the block is still in the log.
+    let reopened: Awaited<ReturnType<typeof a.reopen>> | null = null
+    const opening = a.reopen().then((r) => (reopened = r))
+    const outcome = await Promise.race([opening.then(() => 'opened', (err) => String(err)), new Promise((r) => setTimeout(() => r('timeout'), 15_000))])
+    if (outcome === 'opened') {
+      const r = reopened! as Awaited<ReturnType<typeof a.reopen>>
+      await eventually(async () => {
+        await r.doc.update().catch(() => {})
+        return r.doc.state === 'needs-upgrade'
+      }, 'the reopened document to stop')
+      expect(() => r.doc.edit([{ from: 0, insert: 'x' }])).toThrow(/upgrade swarmpad/)
+    } else {
+      expect(outcome).toMatch(/upgrade swarmpad/)
+    }
   })
 
   test('a non-owner cannot add or remove writers; the last owner cannot be removed', async () => {
