@@ -1,6 +1,7 @@
 import c from 'compact-encoding'
 import b4a from 'b4a'
-import { MAX_BLOCK_BYTES, MAX_COLOR_LENGTH, MAX_NAME_LENGTH } from '../limits.js'
+import { deflateRawSync, inflateRawSync } from 'node:zlib'
+import { MAX_BLOCK_BYTES, MAX_COLOR_LENGTH, MAX_NAME_LENGTH, MAX_UPDATE_BYTES } from '../limits.js'
 
 /// The block format this build writes and the newest it understands.
 /// A block of a higher version stops the document ("upgrade swarmpad").
@@ -16,8 +17,10 @@ export interface UpdateBlock {
   kind: 'update'
   /// Author's wall clock in ms (informational: used for history, never for order).
   time: number
-  /// One Yjs update in format V1.
+  /// One Yjs update in format V1, deflated (raw DEFLATE) when `compressed`.
   yjs: Uint8Array
+  /// The author deflated `yjs` (it does so only when that saves space).
+  compressed?: boolean
 }
 
 export interface AddWriterBlock {
@@ -81,6 +84,7 @@ function preencodeBody(state: State, block: Block): void {
   switch (block.kind) {
     case 'update':
       c.uint.preencode(state, block.time)
+      c.uint8.preencode(state, 0)
       c.buffer.preencode(state, block.yjs)
       break
     case 'add-writer':
@@ -114,6 +118,7 @@ function encodeBody(state: State, block: Block): void {
   switch (block.kind) {
     case 'update':
       c.uint.encode(state, block.time)
+      c.uint8.encode(state, block.compressed ? 1 : 0)
       c.buffer.encode(state, block.yjs)
       break
     case 'add-writer':
@@ -199,8 +204,13 @@ export function decodeBlock(bytes: Uint8Array): DecodeResult {
 
 function decodeBody(state: State, tag: number): Block {
   switch (tag) {
-    case KIND_TAGS.update:
-      return { kind: 'update', time: c.uint.decode(state), yjs: c.buffer.decode(state) ?? b4a.alloc(0) }
+    case KIND_TAGS.update: {
+      const time = c.uint.decode(state)
+      const flags = c.uint8.decode(state)
+      if (flags > 1) throw new Error(`block: unknown update flags ${flags}`)
+      const yjs = c.buffer.decode(state) ?? b4a.alloc(0)
+      return flags === 1 ? { kind: 'update', time, yjs, compressed: true } : { kind: 'update', time, yjs }
+    }
     case KIND_TAGS['add-writer']: {
       const key = c.fixed32.decode(state)
       const roleTag = c.uint8.decode(state)
@@ -267,4 +277,27 @@ export function checkBlock(block: Block): string | null {
       for (const s of block.sealed) if (s.box.length > MAX_SEALED_BOX) return 'sealed key too large'
       return null
   }
+}
+
+/// Payloads smaller than this are never deflated: a keystroke's update is
+/// tens of bytes and would only grow.
+const COMPRESS_MIN_BYTES = 256
+
+/// The update block for a local Yjs update: deflated when that saves at
+/// least a tenth (text updates deflate to about half).
+export function updateBlock(yjs: Uint8Array, time: number): UpdateBlock {
+  if (yjs.length >= COMPRESS_MIN_BYTES) {
+    const deflated = deflateRawSync(yjs)
+    if (deflated.length <= yjs.length * 0.9) return { kind: 'update', time, yjs: deflated, compressed: true }
+  }
+  return { kind: 'update', time, yjs }
+}
+
+/// The Yjs update (format V1) an update block or entry carries. Inflating
+/// is capped at MAX_UPDATE_BYTES, so a small block cannot expand into a huge
+/// update; throws on a damaged or over-cap stream (deterministically: the
+/// same bytes fail the same way on every peer).
+export function updatePayload(payload: { yjs: Uint8Array; compressed?: boolean }): Uint8Array {
+  if (!payload.compressed) return payload.yjs
+  return inflateRawSync(payload.yjs, { maxOutputLength: MAX_UPDATE_BYTES })
 }

@@ -1,5 +1,6 @@
 import c from 'compact-encoding'
 import b4a from 'b4a'
+import { updatePayload } from './blocks.js'
 
 // Entries of the views apply() writes. Views are derived by every peer from
 // the same blocks, so these are trusted in shape; decoders still throw rather
@@ -8,12 +9,18 @@ import b4a from 'b4a'
 type State = ReturnType<typeof c.state>
 
 /// One accepted update: which member wrote it, at which position of their
-/// log, when (their clock), and the Yjs bytes.
+/// log, when (their clock), and the Yjs bytes (format V1; decoding inflates
+/// what the author deflated).
 export interface UpdateEntry {
   member: number
   seq: number
   time: number
   yjs: Uint8Array
+}
+
+/// An update entry as stored: the payload exactly as the block carried it.
+export interface StoredUpdateEntry extends UpdateEntry {
+  compressed: boolean
 }
 
 /// The whole document as of the first `updates` accepted updates.
@@ -30,20 +37,26 @@ export interface RejectionEntry {
 }
 
 const updateEntry = {
-  preencode(s: State, e: UpdateEntry) {
+  preencode(s: State, e: StoredUpdateEntry) {
     c.uint.preencode(s, e.member)
     c.uint.preencode(s, e.seq)
     c.uint.preencode(s, e.time)
+    c.uint8.preencode(s, 0)
     c.buffer.preencode(s, e.yjs)
   },
-  encode(s: State, e: UpdateEntry) {
+  encode(s: State, e: StoredUpdateEntry) {
     c.uint.encode(s, e.member)
     c.uint.encode(s, e.seq)
     c.uint.encode(s, e.time)
+    c.uint8.encode(s, e.compressed ? 1 : 0)
     c.buffer.encode(s, e.yjs)
   },
-  decode(s: State): UpdateEntry {
-    return { member: c.uint.decode(s), seq: c.uint.decode(s), time: c.uint.decode(s), yjs: c.buffer.decode(s) ?? b4a.alloc(0) }
+  decode(s: State): StoredUpdateEntry {
+    const member = c.uint.decode(s)
+    const seq = c.uint.decode(s)
+    const time = c.uint.decode(s)
+    const flags = c.uint8.decode(s)
+    return { member, seq, time, compressed: flags === 1, yjs: c.buffer.decode(s) ?? b4a.alloc(0) }
   }
 }
 
@@ -77,8 +90,13 @@ const rejectionEntry = {
   }
 }
 
-export const encodeUpdateEntry = (e: UpdateEntry): Uint8Array => c.encode(updateEntry, e)
-export const decodeUpdateEntry = (b: Uint8Array): UpdateEntry => c.decode(updateEntry, b)
+export const encodeUpdateEntry = (e: UpdateEntry & { compressed?: boolean }): Uint8Array =>
+  c.encode(updateEntry, { ...e, compressed: e.compressed === true })
+/// Decode an update entry; its `yjs` is the plain V1 update (inflated).
+export const decodeUpdateEntry = (b: Uint8Array): UpdateEntry => {
+  const { compressed, ...entry } = c.decode(updateEntry, b)
+  return compressed ? { ...entry, yjs: updatePayload({ yjs: entry.yjs, compressed }) } : entry
+}
 export const encodeSnapshotEntry = (e: SnapshotEntry): Uint8Array => c.encode(snapshotEntry, e)
 export const decodeSnapshotEntry = (b: Uint8Array): SnapshotEntry => c.decode(snapshotEntry, b)
 export const encodeRejectionEntry = (e: RejectionEntry): Uint8Array => c.encode(rejectionEntry, e)

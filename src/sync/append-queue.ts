@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import { encodeBlock } from '../doc/blocks.js'
+import { encodeBlock, updateBlock } from '../doc/blocks.js'
 import { MAX_UPDATE_BYTES } from '../limits.js'
 import { SwarmpadError } from '../errors.js'
 
@@ -124,7 +124,7 @@ export class AppendQueue {
         const yjs = batch.length === 1 ? batch[0]!.update : Y.mergeUpdates(batch.map((c) => c.update))
         let block: Uint8Array
         try {
-          block = encodeBlock({ kind: 'update', time: this.now(), yjs })
+          block = encodeBlock(updateBlock(yjs, this.now()))
         } catch (err) {
           // Too large to ever be accepted: retrying cannot help.
           const tooLarge = new SwarmpadError('TOO_LARGE', err instanceof Error ? err.message : String(err))

@@ -2,7 +2,7 @@ import * as Y from 'yjs'
 import b4a from 'b4a'
 import type { AutobaseNode, HostCalls, ViewStore } from 'autobase'
 import type Hypercore from 'hypercore'
-import { decodeBlock, type Key } from '../doc/blocks.js'
+import { decodeBlock, updatePayload, type Key } from '../doc/blocks.js'
 import { decide, decodeMembership, encodeMembership, findMember, genesis, type Membership } from '../doc/membership.js'
 import {
   decodeSnapshotEntry,
@@ -95,7 +95,14 @@ export function createApply(creator: () => Key) {
 
         case 'update': {
           if (decoded.block.kind !== 'update') break
-          const verdict = guardUpdate(decoded.block.yjs)
+          let yjs: Uint8Array
+          try {
+            yjs = updatePayload(decoded.block)
+          } catch {
+            await reject(node, 'bad update: compressed payload does not inflate within the size cap')
+            break
+          }
+          const verdict = guardUpdate(yjs)
           if (!verdict.ok) {
             await reject(node, `bad update: ${verdict.reason}`)
             break
@@ -119,7 +126,13 @@ export function createApply(creator: () => Key) {
             break
           }
           await view.updates.append(
-            encodeUpdateEntry({ member: decision.member.n, seq: node.length - 1, time: decoded.block.time, yjs: decoded.block.yjs })
+            encodeUpdateEntry({
+              member: decision.member.n,
+              seq: node.length - 1,
+              time: decoded.block.time,
+              yjs: decoded.block.yjs,
+              compressed: decoded.block.compressed === true
+            })
           )
           clocks.accepted(decision.member.n, own === undefined ? expected : own.clock + own.length)
           if (view.updates.length % SNAPSHOT_INTERVAL === 0) await writeSnapshot(view)

@@ -66,10 +66,11 @@ describe('block codec', () => {
   })
 
   test('the byte layout is the one PROTOCOL.md gives', () => {
-    // version 1, kind 1 (update), time uint, yjs buffer
-    expect(b4a.toString(encodeBlock({ kind: 'update', time: 5, yjs: b4a.from([0xaa, 0xbb]) }), 'hex')).toBe('010105' + '02aabb')
+    // version 1, kind 1 (update), time uint, flags uint8, yjs buffer
+    expect(b4a.toString(encodeBlock({ kind: 'update', time: 5, yjs: b4a.from([0xaa, 0xbb]) }), 'hex')).toBe('010105' + '00' + '02aabb')
+    expect(b4a.toString(encodeBlock({ kind: 'update', time: 5, yjs: b4a.from([0xaa, 0xbb]), compressed: true }), 'hex')).toBe('010105' + '01' + '02aabb')
     // time 300 -> 0xfd + uint16 LE
-    expect(b4a.toString(encodeBlock({ kind: 'update', time: 300, yjs: b4a.from([1]) }), 'hex')).toBe('0101fd2c01' + '0101')
+    expect(b4a.toString(encodeBlock({ kind: 'update', time: 300, yjs: b4a.from([1]) }), 'hex')).toBe('0101fd2c01' + '00' + '0101')
     expect(b4a.toString(encodeBlock({ kind: 'add-writer', key: key(0x11), role: 'writer' }), 'hex')).toBe('0102' + '11'.repeat(32) + '02')
     expect(b4a.toString(encodeBlock({ kind: 'remove-writer', key: key(0x22) }), 'hex')).toBe('0103' + '22'.repeat(32))
     expect(b4a.toString(encodeBlock({ kind: 'profile', name: 'A', color: '', device: null }), 'hex')).toBe('0104' + '0141' + '00' + '00')
@@ -138,21 +139,21 @@ describe('block codec', () => {
     expect(expectRejected(safeDecode(b4a.from('fd0100' + '05' + '0154', 'hex')), 'overlong version')).toBe('non-canonical encoding')
     expectRejected(safeDecode(overlongVersion), 'overlong version + junk')
     // time 5 written as 0xfe + uint32
-    const overlongTime = b4a.from('0101' + 'fe05000000' + '0101', 'hex')
+    const overlongTime = b4a.from('0101' + 'fe05000000' + '00' + '0101', 'hex')
     expect(expectRejected(safeDecode(overlongTime), 'overlong time')).toBe('non-canonical encoding')
     // time 5 written as 0xff + uint64
-    expect(expectRejected(safeDecode(b4a.from('0101' + 'ff0500000000000000' + '0101', 'hex')), 'overlong time 64')).toBe('non-canonical encoding')
+    expect(expectRejected(safeDecode(b4a.from('0101' + 'ff0500000000000000' + '00' + '0101', 'hex')), 'overlong time 64')).toBe('non-canonical encoding')
     // update length 1 written as 0xfd 0x01 0x00
-    expect(expectRejected(safeDecode(b4a.from('010105' + 'fd0100' + 'aa', 'hex')), 'overlong length')).toBe('non-canonical encoding')
+    expect(expectRejected(safeDecode(b4a.from('010105' + '00' + 'fd0100' + 'aa', 'hex')), 'overlong length')).toBe('non-canonical encoding')
     // string length written long
     expect(expectRejected(safeDecode(b4a.from('0105' + 'fd0100' + '54', 'hex')), 'overlong string length')).toBe('non-canonical encoding')
     // a 64-bit time above 2^53 is not a safe integer
-    expectRejected(safeDecode(b4a.from('0101' + 'ffffffffffffffff7f' + '0101', 'hex')), 'huge time')
+    expectRejected(safeDecode(b4a.from('0101' + 'ffffffffffffffff7f' + '00' + '0101', 'hex')), 'huge time')
   })
 
   test('length fields past the end are rejected', () => {
-    expectRejected(safeDecode(b4a.from('010105' + 'fe00001000' + 'aa', 'hex')), 'update length 1 MiB, 1 byte given')
-    expectRejected(safeDecode(b4a.from('010105' + 'ffffffffffffffff7f' + 'aa', 'hex')), 'update length 2^63')
+    expectRejected(safeDecode(b4a.from('010105' + '00' + 'fe00001000' + 'aa', 'hex')), 'update length 1 MiB, 1 byte given')
+    expectRejected(safeDecode(b4a.from('010105' + '00' + 'ffffffffffffffff7f' + 'aa', 'hex')), 'update length 2^63')
     expectRejected(safeDecode(b4a.from('0105' + 'fe00000001', 'hex')), 'title length 16 MiB')
     expectRejected(safeDecode(b4a.from('0106' + '33'.repeat(32) + 'feffffff00', 'hex')), 'sealed count huge')
     expectRejected(safeDecode(b4a.from('0106' + '33'.repeat(32) + 'fde803', 'hex')), 'sealed count 1000, none given')
@@ -167,7 +168,8 @@ describe('block codec', () => {
       expect(expectRejected(safeDecode(bytes), `role ${role}`)).toMatch(/unknown role/)
     }
     expect(expectRejected(safeDecode(b4a.from('0104' + '00' + '00' + '02', 'hex')), 'profile flags 2')).toMatch(/flags/)
-    expect(expectRejected(safeDecode(b4a.from('0101' + '05' + '00', 'hex')), 'empty update')).toBe('empty update')
+    expect(expectRejected(safeDecode(b4a.from('0101' + '05' + '00' + '00', 'hex')), 'empty update')).toBe('empty update')
+    expect(expectRejected(safeDecode(b4a.from('0101' + '05' + '02' + '01aa', 'hex')), 'update flags 2')).toMatch(/flags/)
     expect(expectRejected(safeDecode(b4a.from('0104' + '0107' + '00' + '00', 'hex')), 'control char in name')).toMatch(/control/)
     expect(expectRejected(safeDecode(b4a.from('0104' + '00' + '03726564' + '00', 'hex')), 'colour "red"')).toMatch(/color/)
     const longName = b4a.concat([b4a.from([1, 4, MAX_NAME_LENGTH + 1]), b4a.alloc(MAX_NAME_LENGTH + 1, 0x61), b4a.from([0, 0])])
