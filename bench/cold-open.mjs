@@ -1,16 +1,15 @@
 // @ts-check
-// Child process of W5: open a document from its storage root and print how
-// long it took to have its text.
-import Corestore from 'corestore'
-import { SwarmDocument } from '../dist/sync/document.js'
+// Child process of W5: open a document of a storage root the way the daemon
+// does and print how long it took to have its text.
+import { Swarmpad } from '../dist/swarmpad.js'
 
-const [dir, keyHex, encHex] = process.argv.slice(2)
+const [home, name] = process.argv.slice(2)
 const t0 = performance.now()
-const store = new Corestore(dir)
-const doc = new SwarmDocument(store.namespace('bench'), { key: Buffer.from(keyHex, 'hex'), encryptionKey: Buffer.from(encHex, 'hex') })
-await doc.ready()
+const swarmpad = new Swarmpad({ home })
+await swarmpad.ready()
+const { doc } = await swarmpad.open(name)
 const length = doc.text.length
 const ms = performance.now() - t0
-await doc.close()
-await store.close()
-process.stdout.write(JSON.stringify({ ms, length }))
+const from = doc.loadedFrom
+await swarmpad.close()
+process.stdout.write(JSON.stringify({ ms, length, from }))

@@ -4,11 +4,9 @@
 // with one transaction per edit and every update captured.
 // W5: after W1, the bytes of the storage root and a cold open in a new process.
 import * as Y from 'yjs'
-import Corestore from 'corestore'
-import { randomBytes } from 'node:crypto'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { SwarmDocument } from '../dist/sync/document.js'
+import { Swarmpad } from '../dist/swarmpad.js'
 import { loadTrace, sequentialEdits, median, tempDir, dirBytes, tick, row } from './lib.mjs'
 
 /** Edits fed per turn of the event loop (a fast typist's burst). */
@@ -33,12 +31,16 @@ async function yjsBaseline (edits) {
   return { ms, text: text.toString(), state: Y.encodeStateAsUpdate(doc), updates: updates.length }
 }
 
-/** @param {{from:number,to:number,insert:string}[]} edits @param {string} dir */
-async function swarmpadReplay (edits, dir) {
-  const store = new Corestore(dir)
-  const encryptionKey = randomBytes(32)
-  const doc = new SwarmDocument(store.namespace('bench'), { key: null, encryptionKey })
-  await doc.ready()
+/**
+ * The real path on one device: a Swarmpad storage root (as the daemon holds
+ * it), a new document, the edits through edit(), then close (which writes the
+ * checkpoint and compacts the store, as the daemon does when it stops).
+ * @param {{from:number,to:number,insert:string}[]} edits @param {string} home
+ */
+async function swarmpadReplay (edits, home) {
+  const swarmpad = new Swarmpad({ home })
+  await swarmpad.ready()
+  const { doc } = await swarmpad.create('bench')
   const t0 = performance.now()
   for (let i = 0; i < edits.length; i++) {
     doc.edit([edits[i]])
@@ -46,17 +48,16 @@ async function swarmpadReplay (edits, dir) {
   }
   await doc.flush()
   const ms = performance.now() - t0
-  const result = { ms, text: doc.text.toString(), key: doc.key, encryptionKey, blocks: doc.appendStats.blocks }
-  await doc.close()
-  await store.close()
+  const result = { ms, text: doc.text.toString(), blocks: doc.appendStats.blocks }
+  await swarmpad.close()
   return result
 }
 
 /** Open the document in a fresh process; returns ms from opening the store to having the text. */
-function coldOpen (dir, key, encryptionKey) {
+function coldOpen (home) {
   const child = fileURLToPath(new URL('./cold-open.mjs', import.meta.url))
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [child, dir, key.toString('hex'), encryptionKey.toString('hex')], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const p = spawn(process.execPath, [child, home, 'bench'], { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     p.stdout.on('data', (d) => (out += d))
     p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`cold open exited with ${code}`))))
@@ -91,8 +92,8 @@ export async function run ({ reps }) {
       ours.push(s.ms)
       blocks = s.blocks
       disk = await dirBytes(tmp.dir)
-      const open = await coldOpen(tmp.dir, s.key, s.encryptionKey)
-      if (open.length !== trace.endContent.length) throw new Error('W5: cold open text differs')
+      const open = await coldOpen(tmp.dir)
+      if (open.length !== trace.endContent.length || open.from !== 'checkpoint') throw new Error(`W5: cold open gave ${open.length} characters from the ${open.from}`)
       opens.push(open.ms)
     } finally {
       await tmp.remove()

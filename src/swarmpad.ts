@@ -7,6 +7,7 @@ import { rootPaths } from './storage/paths.js'
 import { PidLock, storageError } from './storage/lock.js'
 import { checkDocumentName, Library, type LibraryEntry, type LocalRole } from './storage/library.js'
 import { fromHex, toHex } from './storage/keys.js'
+import { compactStorage, fileCheckpointStore } from './storage/checkpoints.js'
 import { SwarmDocument } from './sync/document.js'
 
 export interface SwarmpadOptions {
@@ -70,6 +71,7 @@ export class Swarmpad extends Resource {
       await d.doc.close().catch(() => {})
       this.emit('document-close', d)
     }
+    if (this.store?.opened) await compactStorage(this.store).catch((err) => this.emit('warning', err))
   }
 
   /// Documents open right now.
@@ -165,6 +167,7 @@ export class Swarmpad extends Resource {
     const doc = new SwarmDocument(this.store.namespace(namespace), {
       key,
       encryptionKey,
+      checkpoint: fileCheckpointStore(this.paths.checkpoints, namespace),
       ...(ackInterval !== undefined ? { ackInterval } : {})
     })
     doc.on('error', (err) => this.emit('document-error', doc, err))

@@ -196,7 +196,7 @@ function parseLibrary(raw: string, path: string): LibraryEntry[] {
 }
 
 /// Write a file so that a crash leaves either the old or the new content.
-export async function writeAtomically(path: string, content: string, mode = 0o600): Promise<void> {
+export async function writeAtomically(path: string, content: string | Uint8Array, mode = 0o600): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`
   try {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 })

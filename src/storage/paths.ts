@@ -15,6 +15,7 @@ export function rootPaths(home: string) {
   return {
     home,
     cores: join(home, 'cores'),
+    checkpoints: join(home, 'checkpoints'),
     library: join(home, 'library.json'),
     lock: join(home, 'swarmpad.pid'),
     daemon: join(home, 'daemon.json'),

@@ -13,6 +13,7 @@ import { changeSetOf, deltaToChangeSet, diffChanges, type DeltaOp, type TextChan
 import { TEXT_ROOT } from '../doc/yjs-guard.js'
 import { MAX_INSERT_CHUNK, MAX_REBASE_VERSIONS, MAX_TEXT_LENGTH, SNAPSHOT_INTERVAL } from '../limits.js'
 import { AppendQueue } from './append-queue.js'
+import { openCheckpoint, sealCheckpoint, type Checkpoint, type CheckpointStore } from './checkpoint.js'
 import { closeView, createApply, openView, readMembership, UPGRADE_REASON, type DocumentView } from './view.js'
 
 /// Where a change came from: this device's edit() or the shared log.
@@ -45,6 +46,9 @@ export interface DocumentOptions {
   encryptionKey: Uint8Array
   /// Autobase ack interval in ms (indexers sign the linearized order this often).
   ackInterval?: number
+  /// Where to keep a local checkpoint of the Y.Doc, so reopening loads one
+  /// compact state instead of a snapshot plus the updates after it.
+  checkpoint?: CheckpointStore
 }
 
 /// Local changes waiting for their Yjs transaction. Positions of each step
@@ -62,6 +66,12 @@ const MAX_BATCH_STEPS = 4096
 
 /// How long close() waits for pending edits to reach the log.
 const CLOSE_FLUSH_TIMEOUT = 5000
+
+/// A checkpoint is also written after this many entries were folded since
+/// the last one (when the document is quiet for CHECKPOINT_IDLE_MS), so a
+/// crash does not leave a long tail to fold at the next open.
+const CHECKPOINT_EVERY = 4 * SNAPSHOT_INTERVAL
+const CHECKPOINT_IDLE_MS = 5000
 
 const LOCAL = Symbol('swarmpad-local')
 const REMOTE = Symbol('swarmpad-remote')
@@ -119,6 +129,10 @@ export class SwarmDocument extends Resource {
   /// Local changes not yet in the Y.Doc (see queueLocal()).
   private localBatch: LocalBatch | null = null
 
+  /// `folded` when the last checkpoint was written (or loaded).
+  private checkpointedAt = 0
+  private checkpointTimer: NodeJS.Timeout | null = null
+
   private membershipCache: Membership | null = null
   private membershipGeneration = 0
   state: DocumentState = 'opening'
@@ -126,6 +140,9 @@ export class SwarmDocument extends Resource {
   /// device's characters that reached the log in earlier sessions.
   openClock = 0
   interruptReason: string | null = null
+  /// How the text was loaded at open: from this device's checkpoint, or from
+  /// the log (the newest snapshot and the updates after it).
+  loadedFrom: 'checkpoint' | 'log' = 'log'
 
   constructor(store: Corestore, options: DocumentOptions) {
     super()
@@ -236,11 +253,17 @@ export class SwarmDocument extends Resource {
         return new SwarmpadError('NOT_WRITABLE', `this device can no longer write to this document; the edit was not saved (${err instanceof Error ? err.message : String(err)})`)
       }
     )
+    // Read the checkpoint and load it into a Y.Doc while Autobase opens.
+    const preloaded = key !== null ? this.preloadCheckpoint(key) : Promise.resolve(null)
     await this.base.ready()
     if (this.state === 'needs-upgrade') throw new SwarmpadError('UPGRADE_REQUIRED', this.interruptReason ?? UPGRADE_REASON)
     this.ydoc = this.newYDoc()
     this.ytext = this.ydoc.getText(TEXT_ROOT)
-    await this.serial(() => this.rebuild(false))
+    const pre = await preloaded
+    await this.serial(async () => {
+      if (pre !== null && (await this.useCheckpoint(pre.checkpoint, pre.doc))) this.loadedFrom = 'checkpoint'
+      else await this.rebuild(false)
+    })
     this.openClock = Y.getState(this.ydoc.store, this.clientId)
     this.loaded = true
     this.state = 'open'
@@ -253,7 +276,12 @@ export class SwarmDocument extends Resource {
       // (bounded, in case the disk refuses them).
       this.flushLocal()
       await Promise.race([this.queue.flush(), new Promise((r) => setTimeout(r, CLOSE_FLUSH_TIMEOUT).unref())])
+      if (this.options.checkpoint) {
+        await this.settled().catch(() => {})
+        await this.writeCheckpoint().catch((err) => this.emit('warning', err))
+      }
     }
+    if (this.checkpointTimer) clearTimeout(this.checkpointTimer)
     if (this.state !== 'needs-upgrade') this.state = 'closed'
     this.queue?.stop()
     if (this.base) await this.base.close()
@@ -668,6 +696,108 @@ export class SwarmDocument extends Resource {
     this.pruneFoldedIds()
     if (updates.length > 0) this.applyRemote(updates)
     if (this.settleSigned()) await this.rebuild(true)
+    this.maybeScheduleCheckpoint()
+  }
+
+  // --- checkpoints ---
+
+  /// Read, decrypt and load the checkpoint into a fresh Y.Doc (null when
+  /// there is none or it does not open).
+  private async preloadCheckpoint(key: Key): Promise<{ checkpoint: Checkpoint; doc: Y.Doc } | null> {
+    const store = this.options.checkpoint
+    if (!store) return null
+    const bytes = await store.load().catch(() => null)
+    if (bytes === null) return null
+    const checkpoint = openCheckpoint(bytes, this.options.encryptionKey, key)
+    if (checkpoint === null) {
+      this.emit('warning', new Error('ignored a damaged or foreign checkpoint; rebuilt from the log'))
+      return null
+    }
+    const doc = this.newYDoc()
+    try {
+      Y.applyUpdate(doc, checkpoint.state, REMOTE)
+    } catch {
+      doc.destroy()
+      return null
+    }
+    return { checkpoint, doc }
+  }
+
+  /// Adopt a preloaded checkpoint if the view still holds everything it was
+  /// made from; fold the view's entries from its signed length on top.
+  private async useCheckpoint(cp: Checkpoint, doc: Y.Doc): Promise<boolean> {
+    const view = this.base.view
+    const end = view.updates.length
+    if (cp.signed > end || cp.signed > (view.updates.signedLength ?? 0)) {
+      doc.destroy()
+      return false
+    }
+    const self = findMember(await readMembership(view, this.base.key), this.base.local.key)
+    const selfN = self?.n ?? -1
+    const ids: string[] = []
+    const parts: Uint8Array[] = []
+    const seen = new Map<number, number>()
+    const blocks = await Promise.all(Array.from({ length: end - cp.signed }, (_, k) => view.updates.get(cp.signed + k)))
+    for (let i = cp.signed; i < end; i++) {
+      const block = blocks[i - cp.signed]
+      if (block === null || block === undefined) {
+        doc.destroy()
+        return false
+      }
+      const entry = decodeUpdateEntry(block)
+      ids.push(`${entry.member}:${entry.seq}`)
+      parts.push(entry.yjs)
+      if (entry.member === selfN) seen.set(entry.seq, i)
+    }
+    const present = new Set(ids)
+    if (!cp.tail.every((id) => present.has(id))) {
+      this.emit('warning', new Error('the checkpoint holds updates the log no longer has; rebuilt from the log'))
+      doc.destroy()
+      return false
+    }
+    if (parts.length > 0) doc.transact(() => { for (const u of parts) Y.applyUpdate(doc, u, REMOTE) }, REMOTE)
+    const old = this.ydoc
+    this.ydoc = doc
+    this.ytext = doc.getText(TEXT_ROOT)
+    if (old !== doc) old.destroy()
+    this.keepClientId()
+    this.ownIndex = seen
+    this.ownMember = selfN
+    if (self === undefined || self.removed) this.dropOwn()
+    this.folded = end
+    this.foldedIds = ids
+    this.foldedIdsStart = cp.signed
+    this.checkpointedAt = end
+    this.invalidateMembership()
+    this.textValue = textOf(this.ytext.toString())
+    return true
+  }
+
+  /// Save the Y.Doc as a checkpoint, when it holds exactly what the view
+  /// holds (no local edit outside the log, nothing unfolded).
+  private async writeCheckpoint(): Promise<void> {
+    const store = this.options.checkpoint
+    if (!store || !this.loaded || this.state !== 'open') return
+    const core = this.base.view.updates
+    if (this.localBatch !== null || !this.queue.idle || this.droppedLocal || this.truncatedTo !== Infinity) return
+    if (this.folded !== core.length) return
+    for (const seq of this.ownPending.keys()) if (!this.ownIndex.has(seq)) return
+    const signed = Math.max(this.foldedIdsStart, Math.min(core.signedLength ?? 0, this.folded))
+    if (signed > (core.signedLength ?? 0)) return // entries below it are not all signed: cannot name them
+    const tail = this.foldedIds.slice(signed - this.foldedIdsStart)
+    const cp: Checkpoint = { length: this.folded, signed, tail, state: Y.encodeStateAsUpdate(this.ydoc) }
+    this.checkpointedAt = this.folded
+    await store.save(sealCheckpoint(cp, this.options.encryptionKey, this.base.key))
+  }
+
+  private maybeScheduleCheckpoint(): void {
+    if (!this.options.checkpoint || this.folded - this.checkpointedAt < CHECKPOINT_EVERY) return
+    if (this.checkpointTimer) clearTimeout(this.checkpointTimer)
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = null
+      void this.serial(() => this.writeCheckpoint().catch((err) => void this.emit('warning', err)))
+    }, CHECKPOINT_IDLE_MS)
+    this.checkpointTimer.unref()
   }
 
   /// Check the view for the fate of this device's pending updates. Returns
