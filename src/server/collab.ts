@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { WebSocket, RawData } from 'ws'
 import { ChangeSet } from '@codemirror/state'
-import { rebaseUpdates } from '@codemirror/collab'
 import b4a from 'b4a'
 import type { OpenDocument, Swarmpad } from '../swarmpad.js'
 import type { DocumentChange, SwarmDocument } from '../sync/document.js'
@@ -245,12 +244,19 @@ export class CollabHub {
 ///
 /// Versions are the authority's own: every accepted update, whoever made it
 /// (a tab, a remote peer, a restore), is one entry and one version, so the
-/// page's @codemirror/collab state counts the same. A tab pushes updates
-/// based on some version; they are rebased over what was accepted since
-/// (rebaseUpdates, which also drops those already accepted), deduplicated on
-/// (clientID, seq), and applied to the SwarmDocument as edits. A tab's own
-/// update goes back to it, confirming it, only once its block is durable;
-/// later updates wait behind it for that tab (others get it at once).
+/// page's @codemirror/collab state counts the same. A tab's push is accepted
+/// only when it is based on the current version (the CodeMirror reference
+/// authority's rule), or when all it lacks are its own accepted updates, which
+/// the push repeats first; a tab that is behind gets `accepted: false`, catches
+/// up with the updates it receives (receiveUpdates rebases its unconfirmed
+/// changes) and pushes again. The authority never rebases a push itself:
+/// ChangeSet mapping is not compositional at insertion ties (mapping over a
+/// composed delete+insert orders two inserts at one point differently than
+/// mapping over its parts), so a server-side rebase over a different
+/// grouping of updates than the tab's can make the tab and the document
+/// differ. Updates are deduplicated on (clientID, seq). A tab's own update
+/// goes back to it, confirming it, only once its block is durable; later
+/// updates wait behind it for that tab (others get it at once).
 export class DocAuthority {
   readonly hub: CollabHub
   readonly open: OpenDocument
@@ -401,10 +407,13 @@ export class DocAuthority {
   /// is answered with an `error` message telling the tab to resync.
   push(tab: Tab, msg: Extract<ClientMessage, { type: 'push' }>): void {
     const reply = (code: string, message: string) => tab.conn.send({ type: 'error', rid: msg.rid, doc: tab.ref, code, message, resync: true })
+    // Versions count within one run of the authority: a push from another
+    // run (sent before a restart, or replayed) is never applied.
+    if (msg.epoch !== this.epoch) return reply('STALE_EPOCH', 'this push was made against an earlier run of swarmpad; start over')
     const v = msg.version
     if (!Number.isInteger(v) || v < 0) return reply('BAD_VERSION', `version ${v} is not a non-negative integer`)
     if (v > this.version) return reply('BAD_VERSION', `version ${v} is from the future: the document is at version ${this.version}`)
-    if (v < this.first) return reply('STALE_VERSION', `version ${v} is too old to rebase (oldest kept: ${this.first}); start over`)
+    if (v < this.first) return reply('STALE_VERSION', `version ${v} is older than any kept (${this.first}); start over`)
     if (!this.doc.writable) {
       const why = this.doc.state === 'needs-upgrade' ? (this.doc.interruptReason ?? 'upgrade swarmpad') : 'this device may read this document but not write to it'
       return reply(this.doc.state === 'needs-upgrade' ? 'UPGRADE_REQUIRED' : 'NOT_WRITABLE', why)
@@ -429,27 +438,30 @@ export class DocAuthority {
       updates.push({ changes: cs, clientID: tab.clientID, seq: u.seq })
     }
 
-    // Rebase over what was accepted since v; this drops the tab's updates
-    // that are already among them (a resend after a reconnect).
-    const over = this.entries.slice(v - this.first)
-    const rebased = rebaseUpdates(updates, over)
-    const seqs = updates.slice(updates.length - rebased.length).map((u) => u.seq)
-    for (const [i, u] of rebased.entries()) {
-      const seq = seqs[i]!
-      // A replay of something already accepted (same client, same or older seq).
-      if (seq <= (this.lastSeq.get(tab.clientID) ?? -1)) continue
-      const changes = u.changes as ChangeSet
-      if (changes.length !== this.doc.text.length) {
-        return reply('BAD_CHANGE', `update with seq ${seq} does not fit the current text`)
-      }
+    const ack = (accepted: boolean) => tab.conn.send({ type: 'ack', doc: tab.ref, rid: msg.rid, version: this.version, accepted })
+    let todo = updates
+    if (v !== this.version) {
+      // Behind only by its own updates, accepted but not yet back (not
+      // durable yet), which the push repeats first: skip those; the rest is
+      // based on the current text. Nothing is mapped, so nothing can differ.
+      const gap = this.entries.slice(v - this.first)
+      const own = gap.length <= updates.length && gap.every((e, i) => e.clientID === tab.clientID && e.seq === updates[i]!.seq)
+      // Otherwise behind: the tab catches up (it rebases its own changes) and pushes again.
+      if (!own) return ack(false)
+      todo = updates.slice(gap.length)
+    } else if (updates[0]!.seq <= (this.lastSeq.get(tab.clientID) ?? -1)) {
+      // A replay of updates already accepted (same clientID, seq not newer).
+      return ack(false)
+    }
+    for (const u of todo) {
       try {
-        this.apply(tab.clientID, seq, changes)
+        this.apply(tab.clientID, u.seq, u.changes)
       } catch (err) {
         const code = err instanceof SwarmpadError ? err.code : 'INTERNAL'
         return reply(code, errorMessage(err))
       }
     }
-    tab.conn.send({ type: 'ack', doc: tab.ref, rid: msg.rid, version: this.version })
+    ack(true)
     this.scheduleDeliver()
   }
 
@@ -588,6 +600,7 @@ export class DocAuthority {
 
   /// A tab moved its cursor (offsets in the text at `version`).
   presence(tab: Tab, msg: Extract<ClientMessage, { type: 'presence' }>): void {
+    if (msg.epoch !== this.epoch) return // from before a restart: the next one will do
     const v = msg.version
     if (!Number.isInteger(v) || v < 0 || v > this.version) {
       tab.conn.send({ type: 'error', doc: tab.ref, code: 'BAD_VERSION', message: `presence version ${v} is not between 0 and ${this.version}` })

@@ -153,9 +153,9 @@ export type ClientMessage =
   | { type: 'create'; rid: number; name: string }
   | { type: 'join'; doc: string; clientID: string; resume: { epoch: string; version: number } | null }
   | { type: 'leave'; doc: string }
-  | { type: 'push'; doc: string; rid: number; version: number; updates: PushedUpdate[] }
-  | { type: 'presence'; doc: string; version: number; anchor: number; head: number }
-  | { type: 'presence'; doc: string; version: number; anchor: null; head: null }
+  | { type: 'push'; doc: string; rid: number; epoch: string; version: number; updates: PushedUpdate[] }
+  | { type: 'presence'; doc: string; epoch: string; version: number; anchor: number; head: number }
+  | { type: 'presence'; doc: string; epoch: string; version: number; anchor: null; head: null }
   | { type: 'profile'; doc: string; rid: number; name: string; color: string }
   | { type: 'remove-member'; doc: string; rid: number; key: string }
   | { type: 'history'; doc: string; rid: number }
@@ -190,7 +190,9 @@ export interface WelcomeMessage {
 export type ServerMessage =
   | WelcomeMessage
   | { type: 'updates'; doc: string; version: number; updates: WireUpdate[] }
-  | { type: 'ack'; doc: string; rid: number; version: number }
+  /// A push was applied (`accepted`), or not because the tab is behind (or it
+  /// was a replay): the tab pushes again once it has caught up.
+  | { type: 'ack'; doc: string; rid: number; version: number; accepted: boolean }
   | { type: 'error'; rid?: number; doc?: string; code: string; message: string; resync?: boolean }
   | { type: 'result'; rid: number; doc?: string; value?: unknown }
   | { type: 'presence'; doc: string; version: number; peers: PresencePeer[] }
@@ -210,8 +212,8 @@ const MESSAGE_FIELDS: Record<ClientMessage['type'], readonly string[]> = {
   create: ['rid', 'name'],
   join: ['doc', 'clientID', 'resume'],
   leave: ['doc'],
-  push: ['doc', 'rid', 'version', 'updates'],
-  presence: ['doc', 'version', 'anchor', 'head'],
+  push: ['doc', 'rid', 'epoch', 'version', 'updates'],
+  presence: ['doc', 'epoch', 'version', 'anchor', 'head'],
   profile: ['doc', 'rid', 'name', 'color'],
   'remove-member': ['doc', 'rid', 'key'],
   history: ['doc', 'rid'],
@@ -286,6 +288,7 @@ function checkMessage(v: unknown): ClientMessage {
       break
     }
     case 'push': {
+      checkString(v.epoch, 'epoch', 1, 64)
       checkNumber(v.version, 'version')
       const updates = v.updates
       if (!Array.isArray(updates)) fail('bad-field: updates')
@@ -299,6 +302,7 @@ function checkMessage(v: unknown): ClientMessage {
       break
     }
     case 'presence':
+      checkString(v.epoch, 'epoch', 1, 64)
       checkNumber(v.version, 'version')
       if (v.anchor === null || v.head === null) {
         if (v.anchor !== null || v.head !== null) fail('bad-field: anchor/head')

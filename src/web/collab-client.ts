@@ -56,7 +56,9 @@ export class CollabClient {
   ready = false
   /// The text at the synced version (what the authority confirmed).
   private confirmed: Text | null = null
-  private inflight: { rid: number; maxSeq: number } | null = null
+  private inflight: { rid: number; maxSeq: number; version: number } | null = null
+  /// The synced version at which the authority last said we were behind.
+  private behindAt = -1
   /// Highest seq the authority acknowledged in this connection.
   private acceptedSeq = -1
   private nextSeq = 0
@@ -83,6 +85,7 @@ export class CollabClient {
     this.ready = false
     this.inflight = null
     this.acceptedSeq = -1
+    this.behindAt = -1
     const resume = this.epoch !== null ? { epoch: this.epoch, version: getSyncedVersion(this.host.state) } : null
     send(JSON.stringify({ type: 'join', doc: this.doc, clientID: this.clientID, resume }))
   }
@@ -119,7 +122,9 @@ export class CollabClient {
         return true
       case 'ack':
         if (this.inflight !== null && this.inflight.rid === msg.rid) {
-          this.acceptedSeq = Math.max(this.acceptedSeq, this.inflight.maxSeq)
+          if (msg.accepted) this.acceptedSeq = Math.max(this.acceptedSeq, this.inflight.maxSeq)
+          // Not accepted: we are behind. Push again once updates have moved us on.
+          else this.behindAt = this.inflight.version
           this.inflight = null
           this.schedulePush()
         }
@@ -198,6 +203,7 @@ export class CollabClient {
     }
     if (selection !== null) next = next.update({ selection, annotations: [Transaction.addToHistory.of(false)] }).state
     this.confirmed = serverText
+    this.behindAt = -1
     this.recent = []
     this.host.setState(next)
     if (dropped > 0) {
@@ -255,11 +261,13 @@ export class CollabClient {
   /// flight. Returns the message sent, or null.
   push(): string | null {
     if (!this.ready || this.inflight !== null || this.send === null) return null
+    const version = getSyncedVersion(this.host.state)
+    if (version === this.behindAt) return null // wait for the updates we lack
     const updates = sendableUpdates(this.host.state)
     if (updates.length === 0) return null
     for (const u of updates) if (!this.seqOf.has(u.origin)) this.seqOf.set(u.origin, this.nextSeq++)
-    const last = this.seqOf.get(updates[updates.length - 1]!.origin)!
-    if (last <= this.acceptedSeq) return null // all sent and accepted; waiting for them to be durable
+    // Nothing new since the last accepted push (the rest waits to be durable).
+    if (this.seqOf.get(updates[updates.length - 1]!.origin)! <= this.acceptedSeq) return null
     const out: PushedUpdate[] = []
     let bytes = 0
     for (const u of updates) {
@@ -270,8 +278,8 @@ export class CollabClient {
       bytes += size
     }
     const rid = this.nextRid()
-    const msg = JSON.stringify({ type: 'push', doc: this.doc, rid, version: getSyncedVersion(this.host.state), updates: out })
-    this.inflight = { rid, maxSeq: out[out.length - 1]!.seq }
+    const msg = JSON.stringify({ type: 'push', doc: this.doc, rid, epoch: this.epoch, version, updates: out })
+    this.inflight = { rid, maxSeq: out[out.length - 1]!.seq, version }
     this.stats.pushes++
     this.send(msg)
     return msg
@@ -287,7 +295,7 @@ export class CollabClient {
     const back = this.unconfirmedDesc()
     const version = getSyncedVersion(state)
     const at = (pos: number) => (back === null ? pos : back.invertedDesc.mapPos(pos, -1))
-    return JSON.stringify({ type: 'presence', doc: this.doc, version, anchor: at(anchor), head: at(head) })
+    return JSON.stringify({ type: 'presence', doc: this.doc, epoch: this.epoch, version, anchor: at(anchor), head: at(head) })
   }
 
   private unconfirmedDesc(): ChangeDesc | null {

@@ -98,6 +98,7 @@ class Tab {
   seq = 0
   rid = 0
   version = 0
+  epoch = ''
 
   constructor(headers: Record<string, string> = { ...auth(), Origin: `http://${host()}` }) {
     this.ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, { headers, maxPayload: 64 * 1024 * 1024 })
@@ -109,7 +110,10 @@ class Tab {
     this.ws.on('message', (data) => {
       const m = JSON.parse(String(data)) as ServerMessage
       this.messages.push(m)
-      if (m.type === 'welcome') this.version = m.version
+      if (m.type === 'welcome') {
+        this.version = m.version
+        this.epoch = m.epoch
+      }
       if (m.type === 'updates') this.version = Math.max(this.version, m.version + m.updates.length)
     })
     this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })))
@@ -139,7 +143,7 @@ class Tab {
   async insert(at: number, text: string, length = doc.text.length): Promise<void> {
     const changes = ChangeSet.of([{ from: at, insert: text }], length).toJSON()
     const rid = ++this.rid
-    this.send({ type: 'push', doc: 'notes.md', rid, version: this.version, updates: [{ seq: this.seq++, changes }] })
+    this.send({ type: 'push', doc: 'notes.md', rid, epoch: this.epoch, version: this.version, updates: [{ seq: this.seq++, changes }] })
     await this.next('ack', (m) => m.rid === rid)
   }
 
@@ -246,8 +250,8 @@ describe('WebSocket: the browser table', () => {
     ['binary frame', () => Buffer.from([1, 2, 3]), 1007, /^binary/],
     ['unknown message type', () => ({ type: 'format-disk' }), 1008, /^unknown-type/],
     ['a JSON value that is not an object', () => [1, 2, 3], 1008, /^bad-message/],
-    ['missing field', () => ({ type: 'push', doc: 'notes.md', rid: 1, version: 0 }), 1008, /^missing-field: updates/],
-    ['mistyped field', () => ({ type: 'push', doc: 'notes.md', rid: 1, version: '3', updates: [] }), 1008, /^bad-field: version/],
+    ['missing field', () => ({ type: 'push', doc: 'notes.md', rid: 1, epoch: 'e', version: 0 }), 1008, /^missing-field: updates/],
+    ['mistyped field', () => ({ type: 'push', doc: 'notes.md', rid: 1, epoch: 'e', version: '3', updates: [] }), 1008, /^bad-field: version/],
     ['unknown field', () => ({ type: 'documents', evil: true }), 1008, /^unknown-field: evil/],
     ['invalid clientID', () => ({ type: 'join', doc: 'notes.md', clientID: '<script>', resume: null }), 1008, /^bad-field: clientID/],
     ['oversized string field', () => ({ type: 'create', rid: 1, name: 'x'.repeat(10_000) }), 1008, /^bad-field: name/]
@@ -269,7 +273,7 @@ describe('WebSocket: the browser table', () => {
   test('frame over the cap (a 9 MiB paste in one frame): closed with 1009, never buffered', async () => {
     const bad = new Tab()
     await bad.join()
-    const huge = JSON.stringify({ type: 'push', doc: 'notes.md', rid: 1, version: bad.version, updates: [{ seq: 0, changes: [[0, 'x'.repeat(MAX_FRAME_BYTES + 1024 * 1024)]] }] })
+    const huge = JSON.stringify({ type: 'push', doc: 'notes.md', rid: 1, epoch: bad.epoch, version: bad.version, updates: [{ seq: 0, changes: [[0, 'x'.repeat(MAX_FRAME_BYTES + 1024 * 1024)]] }] })
     bad.send(huge)
     const c = await bad.closed
     expect(c.code).toBe(1009)
@@ -293,7 +297,7 @@ describe('WebSocket: the browser table', () => {
     ]
     for (const [changes, message] of cases) {
       const rid = ++bad.rid
-      bad.send({ type: 'push', doc: 'notes.md', rid, version: bad.version, updates: [{ seq: bad.seq++, changes }] })
+      bad.send({ type: 'push', doc: 'notes.md', rid, epoch: bad.epoch, version: bad.version, updates: [{ seq: bad.seq++, changes }] })
       const e = await bad.next('error', (m) => m.rid === rid)
       expect(e.code).toBe('BAD_CHANGE')
       expect(e.message).toMatch(message)
@@ -305,18 +309,22 @@ describe('WebSocket: the browser table', () => {
     await goodStillWorks()
   })
 
-  test('version from the future, negative or non-integer: error, no state change', async () => {
+  test('version from the future, negative or non-integer, or of another run: error, no state change', async () => {
     const bad = new Tab()
     await bad.join()
     const before = doc.text.toString()
     for (const version of [bad.version + 5, -1, 1.5, 1e300]) {
       const rid = ++bad.rid
       const changes = ChangeSet.of([{ from: 0, insert: 'FUTURE' }], before.length).toJSON()
-      bad.send({ type: 'push', doc: 'notes.md', rid, version, updates: [{ seq: bad.seq++, changes }] })
+      bad.send({ type: 'push', doc: 'notes.md', rid, epoch: bad.epoch, version, updates: [{ seq: bad.seq++, changes }] })
       const e = await bad.next('error', (m) => m.rid === rid)
       expect(e.code).toBe('BAD_VERSION')
     }
-    bad.send({ type: 'presence', doc: 'notes.md', version: bad.version + 99, anchor: 0, head: 0 })
+    // A push of another run of the authority (sent before a restart, or replayed).
+    const rid = ++bad.rid
+    bad.send({ type: 'push', doc: 'notes.md', rid, epoch: 'an-earlier-run', version: bad.version, updates: [{ seq: bad.seq++, changes: ChangeSet.of([{ from: 0, insert: 'OLD' }], before.length).toJSON() }] })
+    expect((await bad.next('error', (m) => m.rid === rid)).code).toBe('STALE_EPOCH')
+    bad.send({ type: 'presence', doc: 'notes.md', epoch: bad.epoch, version: bad.version + 99, anchor: 0, head: 0 })
     expect((await bad.next('error')).code).toBe('BAD_VERSION')
     expect(doc.text.toString()).toBe(before)
     expect(bad.isOpen).toBe(true)
@@ -331,11 +339,11 @@ describe('WebSocket: the browser table', () => {
     expect(e.code).toBe('DOC_NOT_FOUND')
     expect(e.message).toMatch(/no document named "no-such-doc"/)
     const rid = ++bad.rid
-    bad.send({ type: 'push', doc: 'no-such-doc', rid, version: 0, updates: [{ seq: 0, changes: [[0, 'x']] }] })
+    bad.send({ type: 'push', doc: 'no-such-doc', rid, epoch: 'e', version: 0, updates: [{ seq: 0, changes: [[0, 'x']] }] })
     expect((await bad.next('error', (m) => m.rid === rid)).code).toBe('DOC_NOT_FOUND')
     // A document that exists but was not joined on this socket.
     const rid2 = ++bad.rid
-    bad.send({ type: 'push', doc: 'notes.md', rid: rid2, version: 0, updates: [{ seq: 0, changes: [[0, 'x']] }] })
+    bad.send({ type: 'push', doc: 'notes.md', rid: rid2, epoch: 'e', version: 0, updates: [{ seq: 0, changes: [[0, 'x']] }] })
     expect((await bad.next('error', (m) => m.rid === rid2)).code).toBe('DOC_NOT_FOUND')
     expect(sp.library.list().map((e) => e.name)).toEqual(['notes.md'])
     expect(bad.isOpen).toBe(true)
@@ -347,7 +355,7 @@ describe('WebSocket: the browser table', () => {
     await bad.join()
     const base = doc.text.toString()
     const changes = ChangeSet.of([{ from: 0, insert: '<once>' }], base.length).toJSON()
-    const push = JSON.stringify({ type: 'push', doc: 'notes.md', rid: 100, version: bad.version, updates: [{ seq: 7, changes }] })
+    const push = JSON.stringify({ type: 'push', doc: 'notes.md', rid: 100, epoch: bad.epoch, version: bad.version, updates: [{ seq: 7, changes }] })
     bad.send(push)
     bad.send(push) // the same frame again (rebaseUpdates drops it)
     await bad.next('ack')
@@ -357,7 +365,7 @@ describe('WebSocket: the browser table', () => {
     // ... and a replay claiming the current version (dropped on clientID + seq).
     const now = doc.text.toString()
     const replay = ChangeSet.of([{ from: 0, insert: '<once>' }], now.length).toJSON()
-    bad.send({ type: 'push', doc: 'notes.md', rid: 101, version: bad.version, updates: [{ seq: 7, changes: replay }] })
+    bad.send({ type: 'push', doc: 'notes.md', rid: 101, epoch: bad.epoch, version: bad.version, updates: [{ seq: 7, changes: replay }] })
     await bad.next('ack', (m) => m.rid === 101)
     await eventually(() => doc.text.toString().startsWith('<once>'), 'the update')
     expect(doc.text.toString().split('<once>').length - 1).toBe(1)
@@ -380,12 +388,12 @@ describe('WebSocket: the browser table', () => {
     await bad.join()
     good.messages.length = 0
     const len = doc.text.length
-    bad.send({ type: 'presence', doc: 'notes.md', version: bad.version, anchor: 1e12, head: -50 })
+    bad.send({ type: 'presence', doc: 'notes.md', epoch: bad.epoch, version: bad.version, anchor: 1e12, head: -50 })
     const p = await good.next('presence', (m) => m.peers.some((x) => x.id === `tab:${bad.clientID}`))
     const peer = p.peers.find((x) => x.id === `tab:${bad.clientID}`)!
     expect(peer.anchor).toBe(len)
     expect(peer.head).toBe(0)
-    bad.send({ type: 'presence', doc: 'notes.md', version: bad.version, anchor: 2.7, head: 3.2 })
+    bad.send({ type: 'presence', doc: 'notes.md', epoch: bad.epoch, version: bad.version, anchor: 2.7, head: 3.2 })
     const q = await good.next('presence', (m) => m.peers.some((x) => x.id === `tab:${bad.clientID}` && x.anchor === 2))
     expect(q.peers.find((x) => x.id === `tab:${bad.clientID}`)!.head).toBe(3)
     bad.close()
@@ -396,7 +404,7 @@ describe('WebSocket: the browser table', () => {
     const bad = new Tab()
     await bad.join()
     const before = doc.text.toString()
-    const msg = JSON.stringify({ type: 'presence', doc: 'notes.md', version: bad.version, anchor: 0, head: 0 })
+    const msg = JSON.stringify({ type: 'presence', doc: 'notes.md', epoch: bad.epoch, version: bad.version, anchor: 0, head: 0 })
     for (let i = 0; i < MESSAGE_BURST * 3; i++) bad.ws.send(msg)
     const c = await bad.closed
     expect(c.code).toBe(1008)

@@ -178,6 +178,12 @@ async function run(rng: Prng, opts: { tabs: number; steps: number; deletes: bool
         JSON.stringify(t.closed)
       )
     }
+    for (const t of w.tabs) {
+      const d = w.doc.text.toString()
+      let i = 0
+      while (i < d.length && d[i] === t.text[i]) i++
+      if (i < Math.max(d.length, t.text.length)) console.error(`${t.name} differs at ${i}: daemon ${JSON.stringify(d.slice(i - 10, i + 30))} tab ${JSON.stringify(t.text.slice(i - 10, i + 30))}`)
+    }
     if (w.peer) console.error(`peer: len=${w.peer.text.length} same=${w.peer.text.toString() === w.doc.text.toString()}`)
     console.error(`last steps:\n  ${log.slice(-25).join('\n  ')}`)
     console.error(`texts: daemon=${JSON.stringify(w.doc.text.toString().slice(0, 200))}\n${w.tabs.map((t) => `  ${t.name}=${JSON.stringify(t.text.slice(0, 200))}`).join('\n')}`)
