@@ -28,9 +28,11 @@ export interface Checkpoint {
   tail: string[]
   /// Y.encodeStateAsUpdate of the Y.Doc (garbage-collected: compact).
   state: Uint8Array
+  /// The text `state` holds: shown at once on open, before Yjs loads `state`.
+  text: string
 }
 
-const CHECKPOINT_VERSION = 1
+const CHECKPOINT_VERSION = 2
 type State = ReturnType<typeof c.state>
 
 const checkpointEncoding = {
@@ -41,6 +43,7 @@ const checkpointEncoding = {
     c.uint.preencode(s, cp.tail.length)
     for (const id of cp.tail) c.string.preencode(s, id)
     c.buffer.preencode(s, cp.state)
+    c.string.preencode(s, cp.text)
   },
   encode(s: State, cp: Checkpoint) {
     c.uint.encode(s, CHECKPOINT_VERSION)
@@ -49,6 +52,7 @@ const checkpointEncoding = {
     c.uint.encode(s, cp.tail.length)
     for (const id of cp.tail) c.string.encode(s, id)
     c.buffer.encode(s, cp.state)
+    c.string.encode(s, cp.text)
   },
   decode(s: State): Checkpoint {
     const version = c.uint.decode(s)
@@ -60,7 +64,8 @@ const checkpointEncoding = {
     const tail: string[] = []
     for (let i = 0; i < n; i++) tail.push(c.string.decode(s))
     const state = c.buffer.decode(s) ?? b4a.alloc(0)
-    return { length, signed, tail, state }
+    const text = c.string.decode(s)
+    return { length, signed, tail, state, text }
   }
 }
 

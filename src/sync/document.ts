@@ -87,8 +87,11 @@ export class SwarmDocument extends Resource {
   readonly store: Corestore
   private readonly options: DocumentOptions
   private base!: Autobase<DocumentView>
-  private ydoc!: Y.Doc
-  private ytext!: Y.Text
+  private ydocValue!: Y.Doc
+  private ytextValue!: Y.Text
+  /// A checkpoint whose Yjs state is not loaded yet: the text is already
+  /// shown; the Y.Doc is built on first use or right after open.
+  private deferredLoad: { doc: Y.Doc; state: Uint8Array; text: string } | null = null
   private queue!: AppendQueue
 
   private textValue: Text = Text.empty
@@ -136,9 +139,7 @@ export class SwarmDocument extends Resource {
   private membershipCache: Membership | null = null
   private membershipGeneration = 0
   state: DocumentState = 'opening'
-  /// localClock as it was when the document opened: it counts exactly this
-  /// device's characters that reached the log in earlier sessions.
-  openClock = 0
+  private openClockValue = 0
   interruptReason: string | null = null
   /// How the text was loaded at open: from this device's checkpoint, or from
   /// the log (the newest snapshot and the updates after it).
@@ -186,6 +187,45 @@ export class SwarmDocument extends Resource {
     return this.versionValue
   }
 
+  /// The device's Y.Doc (loads a deferred checkpoint state first).
+  private get ydoc(): Y.Doc {
+    if (this.deferredLoad !== null) this.finishDeferredLoad()
+    return this.ydocValue
+  }
+
+  private set ydoc(doc: Y.Doc) {
+    this.ydocValue = doc
+  }
+
+  private get ytext(): Y.Text {
+    if (this.deferredLoad !== null) this.finishDeferredLoad()
+    return this.ytextValue
+  }
+
+  private set ytext(text: Y.Text) {
+    this.ytextValue = text
+  }
+
+  /// Load the checkpoint's Yjs state into the Y.Doc. Its text was shown
+  /// since open; nothing changed the Y.Doc meanwhile (local edits wait in the
+  /// local batch, folds run after this), so the two agree.
+  private finishDeferredLoad(): void {
+    const pending = this.deferredLoad
+    if (pending === null) return
+    this.deferredLoad = null
+    Y.applyUpdate(pending.doc, pending.state, REMOTE)
+    this.ydocValue = pending.doc
+    this.ytextValue = pending.doc.getText(TEXT_ROOT)
+    this.keepClientId()
+    this.openClockValue = Y.getState(pending.doc.store, this.clientId)
+    const loaded = this.ytextValue.toString()
+    if (loaded !== pending.text) {
+      // Cannot happen with a sealed checkpoint; if it did, Yjs is the truth.
+      this.textValue = textOf(loaded)
+      this.emit('warning', new Error('checkpoint text and state disagreed; took the state'))
+    }
+  }
+
   /// The Yjs clientID of this device in this document.
   get clientId(): number {
     return clientIdFor(this.writerKey)
@@ -200,6 +240,13 @@ export class SwarmDocument extends Resource {
   get localClock(): number {
     this.flushLocal()
     return Y.getState(this.ydoc.store, this.clientId)
+  }
+
+  /// localClock as it was when the document opened: it counts exactly this
+  /// device's characters that reached the log in earlier sessions.
+  get openClock(): number {
+    if (this.deferredLoad !== null) this.finishDeferredLoad()
+    return this.openClockValue
   }
 
   /// Blocks this device appended to its log during this session, and the
@@ -261,13 +308,19 @@ export class SwarmDocument extends Resource {
     this.ytext = this.ydoc.getText(TEXT_ROOT)
     const pre = await preloaded
     await this.serial(async () => {
-      if (pre !== null && (await this.useCheckpoint(pre.checkpoint, pre.doc))) this.loadedFrom = 'checkpoint'
+      if (pre !== null && (await this.useCheckpoint(pre))) this.loadedFrom = 'checkpoint'
       else await this.rebuild(false)
     })
-    this.openClock = Y.getState(this.ydoc.store, this.clientId)
+    if (this.deferredLoad === null) this.openClockValue = Y.getState(this.ydoc.store, this.clientId)
     this.loaded = true
     this.state = 'open'
     this.scheduleFold()
+    // The text is shown; build the Y.Doc from the checkpoint right after.
+    if (this.deferredLoad !== null) {
+      setImmediate(() => {
+        if (!this.closingOrClosed) this.finishDeferredLoad()
+      })
+    }
   }
 
   protected override async _close(): Promise<void> {
@@ -286,7 +339,9 @@ export class SwarmDocument extends Resource {
     this.queue?.stop()
     if (this.base) await this.base.close()
     await this.folding.catch(() => {})
-    this.ydoc?.destroy()
+    this.deferredLoad?.doc.destroy()
+    this.deferredLoad = null
+    this.ydocValue?.destroy()
     await this.store.close()
   }
 
@@ -703,35 +758,24 @@ export class SwarmDocument extends Resource {
 
   /// Read, decrypt and load the checkpoint into a fresh Y.Doc (null when
   /// there is none or it does not open).
-  private async preloadCheckpoint(key: Key): Promise<{ checkpoint: Checkpoint; doc: Y.Doc } | null> {
+  private async preloadCheckpoint(key: Key): Promise<Checkpoint | null> {
     const store = this.options.checkpoint
     if (!store) return null
     const bytes = await store.load().catch(() => null)
     if (bytes === null) return null
     const checkpoint = openCheckpoint(bytes, this.options.encryptionKey, key)
-    if (checkpoint === null) {
-      this.emit('warning', new Error('ignored a damaged or foreign checkpoint; rebuilt from the log'))
-      return null
-    }
-    const doc = this.newYDoc()
-    try {
-      Y.applyUpdate(doc, checkpoint.state, REMOTE)
-    } catch {
-      doc.destroy()
-      return null
-    }
-    return { checkpoint, doc }
+    if (checkpoint === null) this.emit('warning', new Error('ignored a damaged or foreign checkpoint; rebuilt from the log'))
+    return checkpoint
   }
 
-  /// Adopt a preloaded checkpoint if the view still holds everything it was
-  /// made from; fold the view's entries from its signed length on top.
-  private async useCheckpoint(cp: Checkpoint, doc: Y.Doc): Promise<boolean> {
+  /// Adopt a checkpoint if the view still holds everything it was made
+  /// from; fold the view's entries from its signed length on top. When the
+  /// view holds exactly what the checkpoint does (a reopen with nothing new),
+  /// the text is shown at once and Yjs loads the state later (deferredLoad).
+  private async useCheckpoint(cp: Checkpoint): Promise<boolean> {
     const view = this.base.view
     const end = view.updates.length
-    if (cp.signed > end || cp.signed > (view.updates.signedLength ?? 0)) {
-      doc.destroy()
-      return false
-    }
+    if (cp.signed > end || cp.signed > (view.updates.signedLength ?? 0)) return false
     const self = findMember(await readMembership(view, this.base.key), this.base.local.key)
     const selfN = self?.n ?? -1
     const ids: string[] = []
@@ -740,10 +784,7 @@ export class SwarmDocument extends Resource {
     const blocks = await Promise.all(Array.from({ length: end - cp.signed }, (_, k) => view.updates.get(cp.signed + k)))
     for (let i = cp.signed; i < end; i++) {
       const block = blocks[i - cp.signed]
-      if (block === null || block === undefined) {
-        doc.destroy()
-        return false
-      }
+      if (block === null || block === undefined) return false
       const entry = decodeUpdateEntry(block)
       ids.push(`${entry.member}:${entry.seq}`)
       parts.push(entry.yjs)
@@ -752,15 +793,28 @@ export class SwarmDocument extends Resource {
     const present = new Set(ids)
     if (!cp.tail.every((id) => present.has(id))) {
       this.emit('warning', new Error('the checkpoint holds updates the log no longer has; rebuilt from the log'))
-      doc.destroy()
       return false
     }
-    if (parts.length > 0) doc.transact(() => { for (const u of parts) Y.applyUpdate(doc, u, REMOTE) }, REMOTE)
-    const old = this.ydoc
-    this.ydoc = doc
-    this.ytext = doc.getText(TEXT_ROOT)
-    if (old !== doc) old.destroy()
-    this.keepClientId()
+    const unchanged = end === cp.length && ids.every((id, i) => id === cp.tail[i])
+    const doc = this.newYDoc()
+    const old = this.ydocValue
+    if (unchanged) {
+      this.deferredLoad = { doc, state: cp.state, text: cp.text }
+      this.textValue = textOf(cp.text)
+    } else {
+      try {
+        Y.applyUpdate(doc, cp.state, REMOTE)
+      } catch {
+        doc.destroy()
+        return false
+      }
+      if (parts.length > 0) doc.transact(() => { for (const u of parts) Y.applyUpdate(doc, u, REMOTE) }, REMOTE)
+      this.ydocValue = doc
+      this.ytextValue = doc.getText(TEXT_ROOT)
+      this.keepClientId()
+      this.textValue = textOf(this.ytextValue.toString())
+    }
+    if (old !== undefined && old !== doc) old.destroy()
     this.ownIndex = seen
     this.ownMember = selfN
     if (self === undefined || self.removed) this.dropOwn()
@@ -769,7 +823,6 @@ export class SwarmDocument extends Resource {
     this.foldedIdsStart = cp.signed
     this.checkpointedAt = end
     this.invalidateMembership()
-    this.textValue = textOf(this.ytext.toString())
     return true
   }
 
@@ -780,12 +833,14 @@ export class SwarmDocument extends Resource {
     if (!store || !this.loaded || this.state !== 'open') return
     const core = this.base.view.updates
     if (this.localBatch !== null || !this.queue.idle || this.droppedLocal || this.truncatedTo !== Infinity) return
+    // Still as loaded from the checkpoint: nothing to write.
+    if (this.deferredLoad !== null) return
     if (this.folded !== core.length) return
     for (const seq of this.ownPending.keys()) if (!this.ownIndex.has(seq)) return
     const signed = Math.max(this.foldedIdsStart, Math.min(core.signedLength ?? 0, this.folded))
     if (signed > (core.signedLength ?? 0)) return // entries below it are not all signed: cannot name them
     const tail = this.foldedIds.slice(signed - this.foldedIdsStart)
-    const cp: Checkpoint = { length: this.folded, signed, tail, state: Y.encodeStateAsUpdate(this.ydoc) }
+    const cp: Checkpoint = { length: this.folded, signed, tail, state: Y.encodeStateAsUpdate(this.ydoc), text: this.textValue.toString() }
     this.checkpointedAt = this.folded
     await store.save(sealCheckpoint(cp, this.options.encryptionKey, this.base.key))
   }

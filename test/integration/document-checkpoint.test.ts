@@ -51,6 +51,7 @@ describe('checkpoints', () => {
     for (let i = 0; i < 50; i++) first.doc.edit([{ from: first.doc.text.length, insert: `line ${i}\n` }])
     await first.doc.flush()
     const text = first.doc.text.toString()
+    const clock = first.doc.localClock
     await first.close()
     expect(cps.bytes).not.toBeNull()
     expect(b4a.toString(cps.bytes!).includes('line 1')).toBe(false) // sealed, not plaintext
@@ -60,6 +61,9 @@ describe('checkpoints', () => {
     const second = await open(dir, key, ek, cps)
     expect(second.doc.loadedFrom).toBe('checkpoint')
     expect(second.doc.text.toString()).toBe(text)
+    // The Yjs state loads after open; it agrees with the text shown at once.
+    expect(second.doc.openClock).toBe(clock)
+    expect(second.doc.localClock).toBe(clock)
     await second.doc.edit([{ from: 0, insert: 'more ' }]).durable
     const after = second.doc.text.toString()
     await second.close()
