@@ -30,8 +30,10 @@ export function ensureBuilt(): void {
   const srcTime = newest(join(root, 'src'), '.ts')
   const cliTime = mtime(join(root, 'dist/cli/main.js'))
   const hubTime = mtime(join(root, 'dist/server/collab.js'))
-  if (cliTime === 0 || hubTime === 0 || Math.min(cliTime, hubTime) < srcTime) {
-    // tsc emits even when another part of the tree has type errors; only a missing output is fatal.
+  if (cliTime === 0 || hubTime === 0 || Math.min(cliTime, hubTime) < srcTime || process.env.CI === undefined) {
+    // Outside CI (where `npm ci` just built it) always recompile: a working
+    // tree shared with other builds can hold a mixed dist/. tsc emits even
+    // when another part of the tree has type errors; only a missing output is fatal.
     spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: root, stdio: 'ignore' })
   }
   const webTime = mtime(join(root, 'dist/web/app.js'))
