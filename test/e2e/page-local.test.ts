@@ -172,5 +172,5 @@ describe.skipIf(skip !== null)('editor page (one device)', () => {
     } finally {
       await d.close()
     }
-  })
+  }, 300_000)
 })
