@@ -817,7 +817,7 @@ export class SwarmDocument extends Resource {
     if (old !== undefined && old !== doc) old.destroy()
     this.ownIndex = seen
     this.ownMember = selfN
-    if (self === undefined || self.removed) this.dropOwn()
+    if (removedForGood(self, view)) this.dropOwn()
     this.folded = end
     this.foldedIds = ids
     this.foldedIdsStart = cp.signed
@@ -862,7 +862,11 @@ export class SwarmDocument extends Resource {
     let drop = false
     const rejections = this.base.view.rejections
     if (rejections.length < this.rejectionsSeen) this.rejectionsSeen = rejections.length
-    const end = rejections.length
+    // Only signed rejections are final: an unsigned one may be undone by a
+    // reorder (and the update accepted after all), so the update stays in the
+    // Y.Doc until then (dropping it and writing its Yjs clocks again would
+    // make every later edit of this device refused).
+    const end = Math.min(rejections.length, rejections.signedLength ?? 0)
     for (let i = this.rejectionsSeen; i < end; i++) {
       const block = await rejections.get(i, { wait: false })
       if (block === null) continue
@@ -875,7 +879,7 @@ export class SwarmDocument extends Resource {
     this.rejectionsSeen = Math.max(this.rejectionsSeen, end)
     const me = findMember(await this.membership(), this.writerKey)
     if (me !== undefined) this.ownMember = me.n
-    if ((me === undefined || me.removed) && (this.ownPending.size > 0 || !this.queue.idle)) {
+    if (removedForGood(me, this.base.view) && (this.ownPending.size > 0 || !this.queue.idle)) {
       this.dropOwn()
       drop = true
     }
@@ -1012,7 +1016,7 @@ export class SwarmDocument extends Resource {
     // reorder took out of it must stay: they will be back).
     this.ownIndex = seen
     this.settleSigned()
-    if (self === undefined || self.removed) this.dropOwn()
+    if (removedForGood(self, view)) this.dropOwn()
     this.flushLocal()
     this.droppedLocal = false
     parts.push(...this.ownPending.values(), ...this.queue.unsaved)
@@ -1036,6 +1040,14 @@ export class SwarmDocument extends Resource {
     const cs = changeSetOf(diffChanges(this.textValue.toString(), next), this.textValue.length)
     if (!cs.empty) this.advance(cs, 'remote')
   }
+}
+
+/// This device was removed, and the record saying so is signed (a reorder
+/// cannot undo it): what it wrote that the view does not hold will never be
+/// accepted. (A membership read in the middle of a reorder may miss this
+/// device, or show it removed, for a moment: that must not drop its edits.)
+function removedForGood(self: Member | undefined, view: DocumentView): boolean {
+  return self !== undefined && self.removed && view.members.length <= (view.members.signedLength ?? 0)
 }
 
 /// A CodeMirror Text of a string, splitting lines at "\n" only, so "\r"

@@ -1,0 +1,194 @@
+// apply() without Autobase: four in-memory append-only views and a fake host
+// (the same model as test/unit/apply-determinism.test.ts, which keeps its own
+// copy private), plus what the linearizer fuzz needs on top of it: applying a
+// sequence of orders with Autobase's reorder semantics (truncate the views to
+// a batch boundary at or before the first difference, restore the host, apply
+// the rest) and comparing the results.
+import * as Y from 'yjs'
+import b4a from 'b4a'
+import type { AutobaseNode, HostCalls } from 'autobase'
+import { createApply, type DocumentView } from '../../src/sync/view.js'
+import { decodeMembership } from '../../src/doc/membership.js'
+import { decodeRejectionEntry, decodeSnapshotEntry, decodeUpdateEntry } from '../../src/doc/entries.js'
+import { TEXT_ROOT } from '../../src/doc/yjs-guard.js'
+
+/// An append-only log with Hypercore's shape (as far as apply() uses it).
+export class FakeCore {
+  blocks: Buffer[] = []
+  get length(): number {
+    return this.blocks.length
+  }
+  get signedLength(): number {
+    return 0
+  }
+  async append(block: Uint8Array | Uint8Array[]): Promise<{ length: number; byteLength: number }> {
+    const list = Array.isArray(block) ? block : [block]
+    for (const b of list) this.blocks.push(Buffer.from(b))
+    return { length: this.blocks.length, byteLength: 0 }
+  }
+  async get(index: number): Promise<Buffer | null> {
+    return this.blocks[index] ?? null
+  }
+  async has(index: number): Promise<boolean> {
+    return index < this.blocks.length
+  }
+  async truncate(length: number): Promise<void> {
+    if (length > this.blocks.length) throw new Error(`truncate(${length}) past length ${this.blocks.length}`)
+    this.blocks.length = length
+  }
+}
+
+export const VIEWS = ['updates', 'snapshots', 'members', 'rejections'] as const
+export type FakeView = { [K in (typeof VIEWS)[number]]: FakeCore }
+
+export function newView(): FakeView {
+  return { updates: new FakeCore(), snapshots: new FakeCore(), members: new FakeCore(), rejections: new FakeCore() }
+}
+
+const hex = (k: Uint8Array) => b4a.toString(b4a.from(k), 'hex')
+
+/// Autobase's system as apply() sees it: writers, indexers, interrupts.
+export class FakeHost implements HostCalls {
+  writers = new Set<string>()
+  indexers = new Set<string>()
+  interrupts: unknown[] = []
+  constructor(creator: Uint8Array) {
+    this.writers.add(hex(creator))
+    this.indexers.add(hex(creator))
+  }
+  async addWriter(key: Uint8Array, opts: { indexer?: boolean } = {}): Promise<void> {
+    this.writers.add(hex(key))
+    if (opts.indexer ?? true) this.indexers.add(hex(key))
+    else this.indexers.delete(hex(key))
+  }
+  async removeWriter(key: Uint8Array): Promise<void> {
+    if (!this.removeable(key)) throw new Error('Not allowed to remove the last indexer')
+    this.writers.delete(hex(key))
+    this.indexers.delete(hex(key))
+  }
+  async ackWriter(): Promise<void> {}
+  interrupt(reason?: unknown): void {
+    this.interrupts.push(reason)
+  }
+  removeable(key: Uint8Array): boolean {
+    if (this.indexers.size !== 1) return true
+    return !this.indexers.has(hex(key))
+  }
+  save(): HostState {
+    return { writers: new Set(this.writers), indexers: new Set(this.indexers), interrupts: this.interrupts.length }
+  }
+  restore(s: HostState): void {
+    this.writers = new Set(s.writers)
+    this.indexers = new Set(s.indexers)
+    this.interrupts.length = s.interrupts
+  }
+}
+
+export interface HostState {
+  writers: Set<string>
+  indexers: Set<string>
+  interrupts: number
+}
+
+/// One peer applying orders of nodes as Autobase would: each new order is
+/// applied from the last batch boundary at or before its first difference
+/// with what was applied (the views are truncated there and the host
+/// restored), in batches whose sizes `cut` picks.
+export class ApplyPeer {
+  readonly view = newView()
+  readonly host: FakeHost
+  private readonly apply: ReturnType<typeof createApply>
+  /// Node ids applied, in order.
+  private applied: string[] = []
+  /// After each batch: how many nodes were applied, the view lengths, the host.
+  private boundaries: Array<{ at: number; lengths: number[]; host: HostState }> = []
+  truncations = 0
+  batches = 0
+  reapplied = 0
+
+  constructor(readonly creator: Uint8Array) {
+    this.host = new FakeHost(creator)
+    this.apply = createApply(() => creator)
+    this.mark()
+  }
+
+  private mark(): void {
+    this.boundaries.push({ at: this.applied.length, lengths: VIEWS.map((n) => this.view[n].length), host: this.host.save() })
+  }
+
+  /// Make the applied order `order` (ids, with their nodes in `nodes`).
+  async applyOrder(order: readonly string[], nodes: ReadonlyMap<string, AutobaseNode>, cut: () => number): Promise<void> {
+    let common = 0
+    while (common < order.length && common < this.applied.length && order[common] === this.applied[common]) common++
+    if (common < this.applied.length) {
+      // A reorder: back to the last boundary at or before the divergence.
+      let b = this.boundaries.length - 1
+      while (this.boundaries[b]!.at > common) b--
+      const boundary = this.boundaries[b]!
+      for (const [k, name] of VIEWS.entries()) await this.view[name].truncate(boundary.lengths[k]!)
+      this.host.restore(boundary.host)
+      this.boundaries.length = b + 1
+      this.reapplied += this.applied.length - boundary.at
+      this.applied.length = boundary.at
+      this.truncations++
+    }
+    let i = this.applied.length
+    while (i < order.length) {
+      const size = Math.max(1, Math.min(order.length - i, cut()))
+      const batch = order.slice(i, i + size)
+      await this.apply(batch.map((id) => nodes.get(id)!), this.view as unknown as DocumentView, this.host)
+      this.batches++
+      if (this.host.interrupts.length > 0) throw new Error(`apply() interrupted: ${String(this.host.interrupts[0])}`)
+      this.applied.push(...batch)
+      i += size
+      this.mark()
+    }
+  }
+}
+
+/// Everything a peer derived, in comparable form.
+export interface Outcome {
+  text: string
+  stateVector: string
+  /// The last membership record, re-encoded as JSON (keys hex).
+  membership: string
+  /// Rejections as `writer#seq: reason`, in view order.
+  rejections: string[]
+  writers: string[]
+  indexers: string[]
+  /// The views' blocks, hex, for byte-for-byte comparison.
+  bytes: Record<string, string[]>
+}
+
+export function outcome(peer: ApplyPeer): Outcome {
+  const v = peer.view
+  const entries = v.updates.blocks.map((b) => decodeUpdateEntry(b).yjs)
+  const doc = new Y.Doc()
+  // Entry by entry, as a live document folds them.
+  for (const u of entries) Y.applyUpdate(doc, u)
+  const last = v.members.blocks[v.members.length - 1]
+  const m = last ? decodeMembership(last) : null
+  const membership = m === null ? 'genesis' : JSON.stringify(m, (_k, val: unknown) => (val instanceof Uint8Array ? hex(val) : val))
+  const rejections = v.rejections.blocks.map((b) => {
+    const r = decodeRejectionEntry(b)
+    return `${hex(r.writer).slice(0, 8)}#${r.seq}: ${r.reason}`
+  })
+  const bytes: Record<string, string[]> = {}
+  for (const name of VIEWS) bytes[name] = v[name].blocks.map((b) => b.toString('hex'))
+  // A snapshot, where there is one, folds to the same text.
+  if (v.snapshots.length > 0) {
+    const snap = decodeSnapshotEntry(v.snapshots.blocks[v.snapshots.length - 1]!)
+    const again = new Y.Doc()
+    Y.applyUpdate(again, Y.mergeUpdates([snap.state, ...entries.slice(snap.updates)]))
+    if (again.getText(TEXT_ROOT).toString() !== doc.getText(TEXT_ROOT).toString()) throw new Error('the newest snapshot folds to another text')
+  }
+  return {
+    text: doc.getText(TEXT_ROOT).toString(),
+    stateVector: b4a.toString(Y.encodeStateVector(doc), 'hex'),
+    membership,
+    rejections,
+    writers: [...peer.host.writers].sort(),
+    indexers: [...peer.host.indexers].sort(),
+    bytes
+  }
+}
