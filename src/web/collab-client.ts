@@ -59,6 +59,8 @@ export class CollabClient {
   private inflight: { rid: number; maxSeq: number; version: number } | null = null
   /// The synced version at which the authority last said we were behind.
   private behindAt = -1
+  /// Set when the authority refused our changes: the next reset drops them.
+  private dropPending = false
   /// Highest seq the authority acknowledged in this connection.
   private acceptedSeq = -1
   private nextSeq = 0
@@ -129,11 +131,16 @@ export class CollabClient {
           this.schedulePush()
         }
         return true
-      case 'error':
-        if (this.inflight !== null && msg.rid === this.inflight.rid) this.inflight = null
+      case 'error': {
+        const ours = this.inflight !== null && msg.rid === this.inflight.rid
+        if (ours) this.inflight = null
         this.events.error?.(msg.code, msg.message)
+        // Our change was refused as it is: sending it again would be refused
+        // again, so the reset drops it (and says so).
+        if (ours && (msg.code === 'BAD_CHANGE' || msg.code === 'TOO_LARGE' || msg.code === 'BAD_SEQ')) this.dropPending = true
         if (msg.resync) this.resync()
         return true
+      }
       case 'presence':
         this.pendingPresence = { version: msg.version, peers: msg.peers }
         this.flushPresence()
@@ -163,6 +170,9 @@ export class CollabClient {
     const serverText = textOf(msg.text ?? '')
     const applied = msg.applied ?? -1
     const pending = this.confirmed === null ? [] : sendableUpdates(state)
+    // After a refusal, the first change the authority has not applied is the refused one.
+    let discard = this.dropPending
+    this.dropPending = false
     let base = this.confirmed ?? Text.empty
     let k = 0
     while (k < pending.length) {
@@ -175,6 +185,17 @@ export class CollabClient {
     const rest: ChangeSet[] = []
     let dropped = 0
     for (const u of pending.slice(k)) {
+      if (discard) {
+        // It applies to `base`; what follows it is based on base + it: undo it, then the diff.
+        discard = false
+        dropped++
+        try {
+          diff = u.changes.invert(base).compose(diff)
+        } catch {
+          // the rest will not fit and is dropped below
+        }
+        continue
+      }
       try {
         rest.push(u.changes.map(diff))
         diff = diff.map(u.changes, true)

@@ -193,6 +193,35 @@ async function run(rng: Prng, opts: { tabs: number; steps: number; deletes: bool
   }
 }
 
+describe('a change the document refuses', () => {
+  test('is dropped by the tab (and said so); the tab keeps its other changes and converges', async () => {
+    const w = await world({ tabs: 2, peer: false })
+    try {
+      for (const t of w.tabs) t.connect()
+      await quiesce(w)
+      const [a, b] = w.tabs as [SimTab, SimTab]
+      a.edit({ from: 0, insert: 'keep1 ' })
+      a.client.push()
+      while (a.deliverToServer()) {}
+      // A lone surrogate: Yjs cannot hold it, SwarmDocument.edit() refuses it.
+      a.edit({ from: a.text.length, insert: '\ud83d' })
+      a.edit({ from: a.text.length, insert: ' keep2' })
+      b.edit({ from: 0, insert: 'fromB ' })
+      await quiesce(w)
+      const text = w.doc.text.toString()
+      expect(text).toContain('keep1 ')
+      expect(text).toContain('fromB ')
+      expect(text).toContain(' keep2')
+      expect(text).not.toMatch(/[\ud800-\udbff]/)
+      expect(a.errors.map((e) => e.code)).toContain('BAD_CHANGE')
+      expect(a.client.stats.dropped).toBe(1)
+      for (const t of w.tabs) expect(t.text).toBe(text)
+    } finally {
+      await closeWorld(w)
+    }
+  })
+})
+
 describe('collab authority', () => {
   test('random delivery, inserts only: every token exactly once', async (ctx) => {
     const rng = seeded(ctx)
