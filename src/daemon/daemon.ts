@@ -3,11 +3,11 @@ import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { Resource } from '../resource.js'
 import { Swarmpad, type OpenDocument } from '../swarmpad.js'
-import { SwarmpadError, errorMessage } from '../errors.js'
+import { SwarmpadError, errorMessage, isSwarmpadError } from '../errors.js'
 import { LocalServer } from '../server/http.js'
 import { rootPaths } from '../storage/paths.js'
 import { parseKey } from '../storage/keys.js'
-import { SWARMPAD_VERSION, removeDaemonInfo, writeDaemonInfo, type DaemonInfo } from './info.js'
+import { SWARMPAD_VERSION, readDaemonSession, removeDaemonInfo, writeDaemonInfo, writeDaemonSession, type DaemonInfo } from './info.js'
 import { Mirrors } from './mirror.js'
 import { readProfile, type Profile } from './profile.js'
 import { registerApi } from './api.js'
@@ -51,8 +51,9 @@ export interface FailedDocument {
 /// network, and last the documents, which write pending edits to their logs.
 export class Daemon extends Resource {
   readonly options: DaemonOptions
-  readonly paths: ReturnType<typeof rootPaths> & { mirrors: string; profile: string }
-  readonly token = randomBytes(32).toString('base64url')
+  readonly paths: ReturnType<typeof rootPaths> & { mirrors: string; profile: string; session: string }
+  /// The secret every request needs; kept across restarts (session.json).
+  token = ''
   readonly started = Date.now()
   swarmpad!: Swarmpad
   server!: LocalServer
@@ -72,7 +73,7 @@ export class Daemon extends Resource {
     super()
     this.options = options
     const paths = rootPaths(options.home)
-    this.paths = { ...paths, mirrors: join(paths.home, 'mirrors.json'), profile: join(paths.home, 'profile.json') }
+    this.paths = { ...paths, mirrors: join(paths.home, 'mirrors.json'), profile: join(paths.home, 'profile.json'), session: join(paths.home, 'session.json') }
     this.logLine = options.log ?? ((line) => process.stderr.write(line + '\n'))
   }
 
@@ -140,15 +141,30 @@ export class Daemon extends Resource {
     await this.mirrors.load((key) => this.swarmpad.documents.find((d) => d.entry.key === key))
 
     const staticDir = this.options.staticDir ?? fileURLToPath(new URL('../web/', import.meta.url))
-    const server = new LocalServer({ port: this.options.port ?? 0, token: this.token, staticDir })
-    server.on('internal-error', (err: unknown) => this.log(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`))
-
+    // Same token and, unless --port says otherwise, the same port as the last
+    // run: pages left open reconnect by themselves after a restart.
+    const session = await readDaemonSession(this.paths.session, () => randomBytes(32).toString('base64url'))
+    this.token = session.token
     const hub = new CollabHub(this.swarmpad, this.network, { invites: this.inviteProvider() })
     this.hub = this.own(hub)
-    server.socket('/ws', (ws, url) => hub.handleSocket(ws, url))
-    registerApi(this, server)
+    const makeServer = (port: number) => {
+      const server = new LocalServer({ port, token: this.token, staticDir })
+      server.on('internal-error', (err: unknown) => this.log(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`))
+      server.socket('/ws', (ws, url) => hub.handleSocket(ws, url))
+      registerApi(this, server)
+      return server
+    }
+    let server = makeServer(this.options.port ?? session.port ?? 0)
+    try {
+      await server.ready()
+    } catch (err) {
+      // The remembered port is taken now: any free one will do.
+      if (this.options.port !== undefined || session.port === null || !isSwarmpadError(err, 'PORT_IN_USE')) throw err
+      server = makeServer(0)
+      await server.ready()
+    }
     this.server = this.own(server)
-    await server.ready()
+    await writeDaemonSession(this.paths.session, { token: this.token, port: server.port })
 
     this.info = {
       format: 1,

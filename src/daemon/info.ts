@@ -67,3 +67,27 @@ export async function removeDaemonInfo(path: string, pid: number): Promise<void>
   if (info !== null && info.pid !== pid) return
   await unlink(path).catch(() => {})
 }
+
+/// What a daemon keeps across restarts so open pages reconnect by
+/// themselves: the token (their HttpOnly cookie stays valid) and the port
+/// (their WebSocket URL stays the same). `session.json`, mode 0600.
+export interface DaemonSession {
+  token: string
+  port: number | null
+}
+
+/// The kept session, or a fresh token when there is none (or it is damaged).
+export async function readDaemonSession(path: string, fresh: () => string): Promise<DaemonSession> {
+  try {
+    const x = JSON.parse(await readFile(path, 'utf8')) as Partial<DaemonSession>
+    const port = Number.isInteger(x.port) && (x.port as number) > 0 && (x.port as number) <= 65535 ? (x.port as number) : null
+    if (typeof x.token === 'string' && /^[A-Za-z0-9_-]{32,}$/.test(x.token)) return { token: x.token, port }
+  } catch {
+    // none yet, or damaged: start a new session
+  }
+  return { token: fresh(), port: null }
+}
+
+export async function writeDaemonSession(path: string, session: DaemonSession): Promise<void> {
+  await writeAtomically(path, JSON.stringify(session) + '\n', 0o600)
+}

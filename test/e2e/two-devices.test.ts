@@ -234,11 +234,10 @@ describe.skipIf(skip !== null)('two devices in the browser', () => {
       for (let i = 0; i < 10; i++) await typeToken() // typed while the daemon is gone
       await pageA.waitForFunction(() => /not connected|restarted/.test(document.querySelector('.sp-status')?.textContent ?? ''), undefined, { timeout: 15_000 })
       await A.restart()
-      // The daemon has a new token: as after `swarmpad open`, a tab logs in
-      // again, and the old tab reconnects with the new cookie.
-      const relog = await browserA.newPage()
-      await relog.goto(A.loginUrl(`/doc/${DOC}`))
-      await relog.close()
+      // The daemon keeps its token and port across restarts: the open page
+      // reconnects by itself (no new `swarmpad open`) and resends what the
+      // daemon did not confirm.
+      await pageA.waitForFunction(() => !/not connected|restarted/.test(document.querySelector('.sp-status')?.textContent ?? ''), undefined, { timeout: 30_000 })
       for (let i = 0; i < 5; i++) await typeToken()
       await pageIdle(pageA, 60_000)
       text = await converged([pageA, pageB], [A, B], 'every token typed around the crash, everywhere', 90_000)
