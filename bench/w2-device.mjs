@@ -1,0 +1,196 @@
+// @ts-check
+// A device of W2: the real daemon (dist/daemon/daemon.js: storage, network
+// on the loopback testnet, presence, page hub, local server), started as
+// `swarmpad daemon --home H --bootstrap B --no-lan` starts it, in this child
+// process of the bench, plus an IPC channel through which the bench sets up
+// the shared document and asks for keystrokes and timings.
+//
+// Timestamps are process.hrtime.bigint(): CLOCK_MONOTONIC, one clock for
+// every process of the machine (the bench checks this at start), so an
+// edit() time taken here and a change time taken in another device's process
+// can be subtracted.
+//
+// Usage: node bench/w2-device.mjs HOME BOOTSTRAP   (forked, with IPC)
+import Autobase from 'autobase'
+import b4a from 'b4a'
+import { appendFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Daemon } from '../dist/daemon/daemon.js'
+
+const [home, bootstrap] = process.argv.slice(2)
+if (!home || !bootstrap || !process.send) throw new Error('usage: fork(w2-device.mjs, [HOME, BOOTSTRAP])')
+for (const b of bootstrap.split(',')) if (!b.startsWith('127.')) throw new Error(`bootstrap ${b} is not loopback`)
+
+const hr = () => process.hrtime.bigint().toString()
+const logFile = join(home, 'bench-device.log')
+const daemon = new Daemon({ home, bootstrap, lan: false, log: (line) => void appendFile(logFile, line + '\n').catch(() => {}) })
+await daemon.ready()
+
+/** @type {import('../dist/sync/document.js').SwarmDocument | null} */
+let doc = null
+/** @type {any} */
+let raw = null
+/** remote changes seen while recording: [hrtime, text] (document) or hrtime per view entry (raw) */
+/** @type {Array<[string, string]>} */
+let docChanges = []
+/** @type {string[]} */
+let rawTimes = []
+let recording = false
+let rawSeen = 0
+
+/** The raw Autobase of the baseline: one view core that gets every block as is. */
+function rawBase (key) {
+  const base = new Autobase(daemon.swarmpad.store.namespace('bench-w2-raw'), key, {
+    open: (store) => store.get('log'),
+    apply: async (nodes, view, host) => {
+      for (const node of nodes) {
+        if (node.value === null) continue
+        const v = b4a.from(node.value)
+        if (v.length === 33 && v[0] === 0xff) await host.addWriter(v.subarray(1), { indexer: false })
+        else await view.append(v)
+      }
+    },
+    valueEncoding: 'binary',
+    encryptionKey: doc?.encryptionKey,
+    encrypted: true
+  })
+  // As the network does for documents: Autobase's wakeup protocol on every connection.
+  const swarm = daemon.network.swarm
+  const addStream = (conn) => { try { base.wakeupProtocol.addStream(conn) } catch {} }
+  for (const conn of swarm.connections) addStream(conn)
+  swarm.on('connection', addStream)
+  base.on('update', () => {
+    if (!recording) return
+    const t = hr()
+    while (rawSeen < base.view.length) { rawTimes.push(t); rawSeen++ }
+  })
+  base.on('error', () => {})
+  return base
+}
+
+const handlers = {
+  clock: async () => ({ hr: hr() }),
+  create: async ({ text }) => {
+    const open = await daemon.swarmpad.create('w2', { text })
+    doc = open.doc
+    return { key: b4a.toString(doc.key, 'hex'), encryptionKey: b4a.toString(doc.encryptionKey, 'hex') }
+  },
+  join: async ({ key, encryptionKey }) => {
+    await daemon.swarmpad.addDocument({ name: 'w2', key: b4a.from(key, 'hex'), encryptionKey: b4a.from(encryptionKey, 'hex'), role: 'writer' })
+    doc = (await daemon.swarmpad.open('w2')).doc
+    return { writerKey: b4a.toString(doc.writerKey, 'hex') }
+  },
+  add: async ({ writerKeys }) => {
+    for (const k of writerKeys) await doc?.addMember(b4a.from(k, 'hex'), 'writer')
+    return {}
+  },
+  status: async () => ({
+    writable: doc?.writable ?? false,
+    length: doc?.text.length ?? -1,
+    text: doc?.text.toString() ?? '',
+    peers: daemon.network.peers.length,
+    rawLength: raw?.view?.length ?? -1,
+    rawWritable: raw?.writable ?? false
+  }),
+  'raw-create': async () => {
+    raw = rawBase(null)
+    await raw.ready()
+    return { key: b4a.toString(raw.key, 'hex') }
+  },
+  'raw-join': async ({ key }) => {
+    raw = rawBase(b4a.from(key, 'hex'))
+    await raw.ready()
+    return { writerKey: b4a.toString(raw.local.key, 'hex') }
+  },
+  'raw-add': async ({ writerKeys }) => {
+    for (const k of writerKeys) await raw.append(b4a.concat([b4a.from([0xff]), b4a.from(k, 'hex')]))
+    return {}
+  },
+  'raw-update': async () => {
+    await raw.update()
+    return { length: raw.view.length, writable: raw.writable }
+  },
+  record: async () => {
+    docChanges = []
+    rawTimes = []
+    rawSeen = raw?.view?.length ?? 0
+    recording = true
+    return {}
+  },
+  /** Type a schedule: [{ at (ms from start), changes: [[from, to, insert], ...] }], mode 'doc' or 'raw'. */
+  type: async ({ schedule, mode }) => {
+    const times = new Array(schedule.length)
+    const start = performance.now()
+    for (let i = 0; i < schedule.length; i++) {
+      const wait = start + schedule[i].at - performance.now()
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      times[i] = hr()
+      if (mode === 'raw') {
+        raw.append(b4a.from(`k${i}`)).catch(() => {})
+      } else {
+        for (const [from, to, insert] of schedule[i].changes) doc?.edit([{ from, to, insert }])
+      }
+    }
+    if (mode === 'raw') await raw.update()
+    else await doc?.flush()
+    return { times }
+  },
+  /**
+   * Per keystroke, when this device first showed it. `initial` and `patches`
+   * give the expected text after each keystroke (document mode).
+   */
+  results: async ({ mode, initial, keystrokes }) => {
+    recording = false
+    if (mode === 'raw') return { arrived: rawTimes.slice(0, keystrokes.length) }
+    const arrived = new Array(keystrokes.length).fill(null)
+    let state = initial
+    let p = 0 // keystrokes matched so far
+    /** expected text after keystroke i, computed forward on demand */
+    const states = []
+    const stateAfter = (i) => {
+      while (states.length <= i) {
+        for (const [from, to, insert] of keystrokes[states.length]) state = state.slice(0, from) + insert + state.slice(to)
+        states.push(state)
+      }
+      return states[i]
+    }
+    let unmatched = 0
+    for (const [t, text] of docChanges) {
+      let i = p
+      while (i < keystrokes.length && stateAfter(i) !== text) i++
+      if (i === keystrokes.length) { unmatched++; continue }
+      for (; p <= i; p++) arrived[p] = t
+    }
+    return { arrived, unmatched, changes: docChanges.length }
+  },
+  stop: async () => {
+    setImmediate(async () => {
+      await raw?.close().catch(() => {})
+      await daemon.close().catch(() => {})
+      process.exit(0)
+    })
+    return {}
+  }
+}
+
+process.on('message', async (/** @type {any} */ msg) => {
+  try {
+    const fn = handlers[msg.cmd]
+    if (!fn) throw new Error(`unknown command ${msg.cmd}`)
+    const result = await fn(msg)
+    process.send?.({ id: msg.id, ok: true, result })
+  } catch (err) {
+    process.send?.({ id: msg.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
+  }
+})
+
+// The document's remote changes, as they are applied here.
+const onOpen = (/** @type {any} */ open) => {
+  open.doc.on('change', (/** @type {any} */ c) => {
+    if (!recording || c.origin !== 'remote') return
+    const t = hr()
+    docChanges.push([t, open.doc.text.toString()])
+  })
+}
+daemon.swarmpad.on('document-open', onOpen)
+process.send({ ready: true, pid: process.pid })

@@ -1,0 +1,255 @@
+// @ts-check
+// W2: keystroke at device A -> applied at device B's daemon.
+//
+// Every device is a separate process (bench/w2-device.mjs): the real daemon
+// (storage root, network, presence, page hub, local server) on a loopback
+// HyperDHT testnet (127.0.0.1 only, LAN discovery off). Device A owns a
+// document the others are writers of; A types, the others watch.
+//
+// Measured: from the moment A's daemon calls doc.edit() for a keystroke to
+// the moment B's daemon emits the 'change' event (origin remote) that shows
+// it, i.e. B's text includes it. Both instants are process.hrtime.bigint()
+// (CLOCK_MONOTONIC, shared by every process on Linux; checked at start by
+// bracketing each device's clock between two readings of the bench's). The
+// keystroke enters A through doc.edit() in A's daemon, not through a browser
+// tab's WebSocket (the page's own hop is not in this number).
+//
+// Cadences: the recorded cadence of concurrent/clownschool (real per-keystroke
+// timestamps of 1 s resolution; the keystrokes of each second spread evenly
+// over it; content and positions from clownschool_flat, typed into the text
+// the trace had reached) and a steady 30 chars/s. Then the same with 8
+// devices: one typist, 7 watchers; every (keystroke, watcher) pair is a sample.
+//
+// Baseline, same devices, same run, same connections: a bare Autobase in each
+// device's Corestore (one view core that gets every block as is, no engine)
+// with the same members; A appends a small block at 30 blocks/s; latency from
+// append() at A to the 'update' event at B whose view holds the block.
+//
+// Reported: p50 and p99 over all samples (named in each row). --reps does not
+// apply: the sample counts are fixed (KEYS below) so W2 takes about a minute.
+import createTestnet from 'hyperdht/testnet.js'
+import { fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { loadTrace, quantile, tempDir, row } from './lib.mjs'
+
+const DEVICE = fileURLToPath(new URL('./w2-device.mjs', import.meta.url))
+/** Keystrokes per cadence for 2 and for 8 devices. */
+export const KEYS = { 2: 300, 8: 150 }
+/** Where in clownschool_flat the typed window starts (about 25 s of typing for 300 keystrokes). */
+const WINDOW_START = 10_000
+
+class Device {
+  /** @param {string} home @param {string} bootstrap */
+  constructor (home, bootstrap) {
+    this.home = home
+    this.child = fork(DEVICE, [home, bootstrap], {
+      env: { ...process.env, SWARMPAD_LAN: '0', SWARMPAD_BOOTSTRAP: bootstrap },
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc']
+    })
+    this.stderr = ''
+    this.child.stderr?.on('data', (d) => { this.stderr = (this.stderr + d).slice(-4000) })
+    this.nextId = 0
+    /** @type {Map<number, { resolve: (v: any) => void, reject: (e: Error) => void }>} */
+    this.calls = new Map()
+    this.exited = false
+    this.ready = new Promise((resolve, reject) => {
+      this.child.on('message', (/** @type {any} */ m) => {
+        if (m.ready) return resolve(undefined)
+        const c = this.calls.get(m.id)
+        if (!c) return
+        this.calls.delete(m.id)
+        if (m.ok) c.resolve(m.result)
+        else c.reject(new Error(m.error))
+      })
+      this.child.on('exit', (code) => {
+        this.exited = true
+        const err = new Error(`W2 device exited (${code}): ${this.stderr}`)
+        reject(err)
+        for (const c of this.calls.values()) c.reject(err)
+        this.calls.clear()
+      })
+    })
+  }
+
+  /** @param {string} cmd @param {Record<string, unknown>} [args] @returns {Promise<any>} */
+  call (cmd, args = {}) {
+    if (this.exited) return Promise.reject(new Error(`W2 device exited: ${this.stderr}`))
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject })
+      this.child.send({ id, cmd, ...args })
+    })
+  }
+
+  async stop () {
+    if (this.exited) return
+    const gone = new Promise((resolve) => this.child.once('exit', resolve))
+    await this.call('stop').catch(() => {})
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000)
+    await gone
+    clearTimeout(timer)
+  }
+}
+
+/** @param {() => Promise<boolean>} check @param {string} what */
+async function waitFor (check, what, ms = 60_000) {
+  const end = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`W2: timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** @param {string} text @param {Array<[number, number, string]>} changes */
+function applyChanges (text, changes) {
+  for (const [from, to, insert] of changes) text = text.slice(0, from) + insert + text.slice(to)
+  return text
+}
+
+/**
+ * The keystrokes of clownschool_flat from `start` (each txn: its patches as
+ * [from, to, insert], applied one after another), the text before them, and
+ * when each is typed: the recorded seconds, each second's keystrokes spread
+ * evenly over it (the timestamps are per second and, the trace interleaving
+ * three typists, not monotonic: the sorted times are given to the keystrokes
+ * in order, which keeps the number typed in every second).
+ * @param {any} flat @param {number} start @param {number} n
+ */
+function clownschoolWindow (flat, start, n) {
+  let text = ''
+  for (let i = 0; i < start; i++) text = applyChanges(text, flat.txns[i].patches.map(([p, d, ins]) => [p, p + d, ins]))
+  const txns = flat.txns.slice(start, start + n)
+  const seconds = txns.map((t) => Date.parse(t.time) / 1000).sort((a, b) => a - b)
+  /** @type {Map<number, number>} */
+  const perSecond = new Map()
+  for (const s of seconds) perSecond.set(s, (perSecond.get(s) ?? 0) + 1)
+  const times = []
+  for (const [s, count] of [...perSecond].sort((a, b) => a[0] - b[0])) for (let j = 0; j < count; j++) times.push(s + j / count)
+  const keystrokes = txns.map((t) => t.patches.map(([p, d, ins]) => /** @type {[number, number, string]} */ ([p, p + d, ins])))
+  return { initial: text, keystrokes, at: times.map((t) => (t - times[0]) * 1000) }
+}
+
+/** Check that every device's hrtime is the bench's clock. @param {Device[]} devices */
+async function checkClock (devices) {
+  for (const d of devices) {
+    const before = process.hrtime.bigint()
+    const { hr } = await d.call('clock')
+    const after = process.hrtime.bigint()
+    const t = BigInt(hr)
+    if (t < before || t > after) throw new Error('W2: a device process does not share the bench\'s monotonic clock; latencies across processes would be meaningless')
+  }
+}
+
+/**
+ * One typing session: A types `schedule`; each watcher reports when it showed each keystroke.
+ * @returns {Promise<number[]>} latencies in ms, one per (keystroke, watcher)
+ */
+async function session (devices, mode, initial, keystrokes, at) {
+  const [a, ...watchers] = devices
+  for (const w of watchers) await w.call('record')
+  const schedule = keystrokes.map((changes, i) => ({ at: at[i], changes }))
+  const { times } = await a.call('type', { schedule, mode })
+  if (mode === 'raw') {
+    const want = (await a.call('raw-update')).length
+    await waitFor(async () => {
+      for (const w of watchers) if ((await w.call('raw-update')).length < want) return false
+      return true
+    }, 'every watcher to show every raw block')
+  } else {
+    let final = initial
+    for (const k of keystrokes) final = applyChanges(final, k)
+    await waitFor(async () => {
+      for (const w of watchers) if ((await w.call('status')).text !== final) return false
+      return true
+    }, 'every watcher to show every keystroke')
+  }
+  const samples = []
+  for (const w of watchers) {
+    const r = await w.call('results', { mode, initial, keystrokes })
+    const arrived = r.arrived
+    for (let i = 0; i < keystrokes.length; i++) {
+      if (arrived[i] === null || arrived[i] === undefined) throw new Error(`W2: keystroke ${i} was never seen as such at a watcher (${r.unmatched} unmatched changes of ${r.changes})`)
+      samples.push(Number(BigInt(arrived[i]) - BigInt(times[i])) / 1e6)
+    }
+  }
+  return samples
+}
+
+/**
+ * @param {number} n devices
+ * @param {{ bootstrap: string, dir: string, flat: any, keys: number }} ctx
+ */
+async function measure (n, ctx) {
+  const devices = []
+  try {
+    for (let i = 0; i < n; i++) devices.push(new Device(join(ctx.dir, `n${n}-device-${i}`), ctx.bootstrap))
+    await Promise.all(devices.map((d) => d.ready))
+    await checkClock(devices)
+    const [a, ...others] = devices
+    const cadence = clownschoolWindow(ctx.flat, WINDOW_START, ctx.keys)
+    const { key, encryptionKey } = await a.call('create', { text: cadence.initial })
+    const writerKeys = []
+    for (const d of others) writerKeys.push((await d.call('join', { key, encryptionKey })).writerKey)
+    await a.call('add', { writerKeys })
+    await waitFor(async () => {
+      for (const d of devices) {
+        const s = await d.call('status')
+        if (!s.writable || s.text !== cadence.initial || s.peers < n - 1) return false
+      }
+      return true
+    }, `${n} devices to be writable, in sync and connected to each other`)
+    const raw = await a.call('raw-create')
+    const rawWriters = []
+    for (const d of others) rawWriters.push((await d.call('raw-join', { key: raw.key })).writerKey)
+    await a.call('raw-add', { writerKeys: rawWriters })
+    await waitFor(async () => {
+      for (const d of others) if (!(await d.call('raw-update')).writable) return false
+      return true
+    }, 'the baseline Autobase to have every device as a writer')
+
+    // Recorded cadence, then 30 chars/s typed on from where it stopped.
+    const clown = await session(devices, 'doc', cadence.initial, cadence.keystrokes, cadence.at)
+    let text = cadence.initial
+    for (const k of cadence.keystrokes) text = applyChanges(text, k)
+    const next = ctx.flat.txns.slice(WINDOW_START + ctx.keys, WINDOW_START + 2 * ctx.keys)
+      .map((/** @type {any} */ t) => t.patches.map(([p, d, ins]) => [p, p + d, ins]))
+    const steady = await session(devices, 'doc', text, next, next.map((_, i) => (i * 1000) / 30))
+    const base = await session(devices, 'raw', '', next.map(() => []), next.map((_, i) => (i * 1000) / 30))
+    return { clown, steady, base, span: cadence.at[cadence.at.length - 1] / 1000 }
+  } finally {
+    await Promise.all(devices.map((d) => d.stop().catch(() => {})))
+  }
+}
+
+/** @param {{ reps?: number, counts?: number[], keys?: Record<number, number> }} opts */
+export async function run ({ counts = [2, 8], keys = KEYS } = {}) {
+  const flat = loadTrace('sequential/clownschool_flat.json.gz')
+  const testnet = await createTestnet(3, { host: '127.0.0.1' })
+  const tmp = await tempDir('swarmpad-bench-w2-')
+  const rows = []
+  try {
+    for (const b of testnet.bootstrap) if (b.host !== '127.0.0.1') throw new Error(`testnet node ${b.host} is not loopback`)
+    const bootstrap = testnet.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
+    for (const n of counts) {
+      const k = keys[n] ?? 100
+      const m = await measure(n, { bootstrap, dir: tmp.dir, flat, keys: k })
+      const watchers = n - 1
+      const bp50 = quantile(m.base, 0.5)
+      const bp99 = quantile(m.base, 0.99)
+      const baseline = `bare Autobase append -> peer view, 30 blocks/s (${m.base.length} samples)`
+      for (const [label, xs] of /** @type {Array<[string, number[]]>} */ ([[`clownschool cadence (${k} keystrokes in ${Math.round(m.span)} s)`, m.clown], [`30 chars/s (${k} keystrokes)`, m.steady]])) {
+        const p50 = quantile(xs, 0.5)
+        const p99 = quantile(xs, 0.99)
+        const id = `W2-${n}dev-${label.startsWith('30') ? '30cps' : 'cadence'}`
+        const what = `keystroke -> applied at ${watchers === 1 ? 'the other daemon' : `each of ${watchers} other daemons`}, ${n} devices, ${label}, ${xs.length} samples`
+        rows.push(row({ id: `${id}-p50`, name: `${what}: p50`, value: p50, unit: 'ms', baseline: `${baseline}: p50`, baselineValue: bp50, target: 'p50 <= 5 ms', pass: p50 <= 5, note: `max ${Math.max(...xs).toFixed(1)} ms` }))
+        rows.push(row({ id: `${id}-p99`, name: `${what}: p99`, value: p99, unit: 'ms', baseline: `${baseline}: p99`, baselineValue: bp99, target: 'p99 < 16.7 ms', pass: p99 < 16.7 }))
+      }
+    }
+  } finally {
+    await testnet.destroy().catch(() => {})
+    await tmp.remove()
+  }
+  return rows
+}
