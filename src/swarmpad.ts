@@ -1,5 +1,5 @@
 import Corestore from 'corestore'
-import { mkdir } from 'node:fs/promises'
+import { access, mkdir } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { Resource } from './resource.js'
 import { SwarmpadError } from './errors.js'
@@ -8,6 +8,7 @@ import { PidLock, storageError } from './storage/lock.js'
 import { checkDocumentName, Library, type LibraryEntry, type LocalRole } from './storage/library.js'
 import { fromHex, toHex } from './storage/keys.js'
 import { compactStorage, fileCheckpointStore } from './storage/checkpoints.js'
+import { documentStorageError, openCorestore } from './storage/cores.js'
 import { SwarmDocument } from './sync/document.js'
 
 export interface SwarmpadOptions {
@@ -52,13 +53,29 @@ export class Swarmpad extends Resource {
     }
     await this.lock.acquire()
     this.own(this.lock)
+    const hadCores = await exists(this.paths.cores)
+    const hadLibrary = await exists(this.paths.library)
     await this.library.load()
-    this.store = new Corestore(this.paths.cores)
+    if (!hadLibrary) {
+      // The library holds every document's keys: without it, the cores are
+      // unreadable. A root gets its (empty) library before its cores, so
+      // cores without a library mean the library was lost: say so rather
+      // than open as a root with no documents.
+      if (hadCores) {
+        throw new SwarmpadError(
+          'LIBRARY_CORRUPT',
+          `${this.paths.library} is missing, but ${this.paths.cores} holds document data: restore library.json from a backup (it holds the documents' keys); to start an empty library instead, move ${this.paths.cores} away first`
+        )
+      }
+      await this.library.initialize()
+    }
+    this.store = openCorestore(this.paths.cores)
     try {
       await this.store.ready()
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err)
-      if (/lock/i.test(message)) throw new SwarmpadError('STORAGE_LOCKED', `${this.paths.cores} is in use by another process`)
+      // (Not /lock/: RocksDB reports a damaged table as "block checksum mismatch".)
+      if (/could not be locked|\block(ed)?\b/i.test(message)) throw new SwarmpadError('STORAGE_LOCKED', `${this.paths.cores} is in use by another process`)
       throw new SwarmpadError('STORAGE_CORRUPT', `cannot open ${this.paths.cores}: ${message}; restore the storage root from a backup or join the documents again from a peer`, { cause: err })
     }
     this.own(this.store)
@@ -69,6 +86,7 @@ export class Swarmpad extends Resource {
     this.openDocs.clear()
     for (const d of docs) {
       await d.doc.close().catch(() => {})
+      await this.recordLength(d.entry.key, d.doc).catch(() => {})
       this.emit('document-close', d)
     }
     if (this.store?.opened) await compactStorage(this.store).catch((err) => this.emit('warning', err))
@@ -100,6 +118,7 @@ export class Swarmpad extends Resource {
     }
     try {
       if (opts.text !== undefined && opts.text.length > 0) await doc.replaceText(opts.text).durable
+      entry.localLength = doc.autobase.local.length
       await this.library.add(entry)
     } catch (err) {
       await doc.close().catch(() => {})
@@ -107,6 +126,7 @@ export class Swarmpad extends Resource {
     }
     const open = { entry, doc }
     this.openDocs.set(entry.key, open)
+    this.trackLength(entry.key, doc)
     this.emit('document-open', open)
     return open
   }
@@ -143,11 +163,28 @@ export class Swarmpad extends Resource {
   private async openEntry(entry: LibraryEntry): Promise<OpenDocument> {
     if (this.closingOrClosed) throw new SwarmpadError('CLOSED', 'swarmpad is closing')
     const doc = this.newDocument(entry.namespace, fromHex(entry.key), fromHex(entry.encryptionKey))
-    await doc.ready()
+    try {
+      await doc.ready()
+    } catch (err) {
+      throw documentStorageError(err, this.paths.cores, entry.name)
+    }
+    // This device's log never shrinks: fewer blocks than the library last
+    // recorded means the storage lost data (a damaged or rolled-back RocksDB
+    // opens without error, as an older or empty document).
+    const have = doc.autobase.local.length
+    if (entry.localLength !== undefined && have < entry.localLength) {
+      await doc.close().catch(() => {})
+      throw new SwarmpadError(
+        'STORAGE_CORRUPT',
+        `${this.paths.cores} holds ${have} of the ${entry.localLength} blocks this device wrote to "${entry.name}": the storage lost data; restore the storage root from a backup or join the document again from a peer`
+      )
+    }
     const lastOpened = Date.now()
-    await this.library.update(entry.name, { lastOpened }).catch(() => {})
-    const open = { entry: { ...entry, lastOpened }, doc }
+    const localLength = Math.max(have, entry.localLength ?? 0)
+    await this.library.update(entry.name, { lastOpened, localLength }).catch(() => {})
+    const open = { entry: { ...entry, lastOpened, localLength }, doc }
     this.openDocs.set(entry.key, open)
+    this.trackLength(entry.key, doc)
     this.emit('document-open', open)
     return open
   }
@@ -159,7 +196,39 @@ export class Swarmpad extends Resource {
     if (!open) return
     this.openDocs.delete(entry.key)
     await open.doc.close()
+    await this.recordLength(entry.key, open.doc).catch(() => {})
     this.emit('document-close', open)
+  }
+
+  /// Keep the library's record of this device's log length (see openEntry)
+  /// close behind: soon after the log first grows, then at most every
+  /// RECORD_LENGTH_MS, and at close.
+  private trackLength(key: string, doc: SwarmDocument): void {
+    const local = doc.autobase.local
+    let last = 0
+    let timer: NodeJS.Timeout | null = null
+    const record = () => {
+      timer = null
+      last = Date.now()
+      if (!doc.closingOrClosed) void this.recordLength(key, doc).catch(() => {})
+    }
+    const onAppend = () => {
+      if (timer !== null || doc.closingOrClosed) return
+      timer = setTimeout(record, last === 0 ? 0 : Math.max(0, last + RECORD_LENGTH_MS - Date.now()))
+      timer.unref()
+    }
+    local.on('append', onAppend)
+    doc.once('close', () => {
+      local.off('append', onAppend)
+      if (timer !== null) clearTimeout(timer)
+    })
+  }
+
+  private async recordLength(key: string, doc: SwarmDocument): Promise<void> {
+    const entry = this.library.find(key)
+    const length = doc.autobase.local.length
+    if (entry === undefined || length <= (entry.localLength ?? 0)) return
+    await this.library.update(entry.name, { localLength: length })
   }
 
   private newDocument(namespace: string, key: Uint8Array | null, encryptionKey: Uint8Array): SwarmDocument {
@@ -172,5 +241,17 @@ export class Swarmpad extends Resource {
     })
     doc.on('error', (err) => this.emit('document-error', doc, err))
     return doc
+  }
+}
+
+/// How often, at most, the library records a document's local log length.
+const RECORD_LENGTH_MS = 10_000
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path)
+    return true
+  } catch {
+    return false
   }
 }

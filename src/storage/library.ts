@@ -23,6 +23,10 @@ export interface LibraryEntry {
   /// ms since the epoch.
   created: number
   lastOpened: number
+  /// Blocks this device's own log held when last recorded (at open, at
+  /// close, and soon after it grows). The log only ever grows: an open that
+  /// finds fewer blocks means the storage lost data (see Swarmpad.open).
+  localLength?: number
   /// Where the document moved after a re-key, if it did (hex key).
   movedTo?: string
   /// Earlier versions of this document, oldest first: after a re-key the
@@ -79,6 +83,11 @@ export class Library {
       throw storageError(this.path, err)
     }
     this.entries = parseLibrary(raw, this.path)
+  }
+
+  /// Write an empty library: a new storage root gets one before anything else.
+  async initialize(): Promise<void> {
+    await this.save([])
   }
 
   list(): LibraryEntry[] {
