@@ -181,7 +181,8 @@ export class Swarmpad extends Resource {
     }
     const lastOpened = Date.now()
     const localLength = Math.max(have, entry.localLength ?? 0)
-    await this.library.update(entry.name, { lastOpened, localLength }).catch(() => {})
+    // Bookkeeping (the check above already ran): not worth an fsync'd wait.
+    this.library.update(entry.name, { lastOpened, localLength }).catch((err) => this.emit('warning', err))
     const open = { entry: { ...entry, lastOpened, localLength }, doc }
     this.openDocs.set(entry.key, open)
     this.trackLength(entry.key, doc)

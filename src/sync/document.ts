@@ -315,12 +315,9 @@ export class SwarmDocument extends Resource {
     this.loaded = true
     this.state = 'open'
     this.scheduleFold()
-    // The text is shown; build the Y.Doc from the checkpoint right after.
-    if (this.deferredLoad !== null) {
-      setImmediate(() => {
-        if (!this.closingOrClosed) this.finishDeferredLoad()
-      })
-    }
+    // With a checkpoint and nothing new, the Y.Doc is built on first use
+    // (an edit, a remote update, a cursor, a page opening the document):
+    // loading it now would only hold up the rest of the daemon's start.
   }
 
   protected override async _close(): Promise<void> {
