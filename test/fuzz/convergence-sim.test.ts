@@ -238,17 +238,19 @@ async function simulate(rng: Prng, params: Params, totals: Figures): Promise<voi
         await sleep(20)
       }
     }
-    // What the owner has not seen of x is not promised: the removal may be
-    // ordered before it. (Edits whose tokens the owner shows stay promised.)
-    const seen = new Set(tokensOf(owner.doc.text.toString()))
-    for (const op of ledger.ops) {
-      if (op.process !== x.name || op.status === 'failed') continue
-      if (op.inserts.length === 0 || !op.inserts.some((t) => seen.has(t))) {
-        ledger.unknown(op, 'not seen by the owner when it removed the device')
-        for (const t of op.inserts) doubtful.add(t)
+    if (params.removals === 'concurrent') {
+      // What the owner has not seen of x is not promised: the removal may be
+      // ordered before it. (Edits whose tokens the owner shows stay promised.)
+      const seen = new Set(tokensOf(owner.doc.text.toString()))
+      for (const op of ledger.ops) {
+        if (op.process !== x.name || op.status === 'failed') continue
+        if (op.inserts.length === 0 || !op.inserts.some((t) => seen.has(t))) {
+          ledger.unknown(op, 'not seen by the owner when it removed the device')
+          for (const t of op.inserts) doubtful.add(t)
+        }
       }
+      spreadDoubt()
     }
-    spreadDoubt()
     x.removed = true
     x.readdMark = null
     f.removals++
