@@ -2,7 +2,7 @@
 // Shared helpers of the benchmark harness: traces, statistics, machine info.
 import { readFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
-import { cpus, totalmem } from 'node:os'
+import { cpus, totalmem, loadavg } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { mkdtemp, rm, readdir, stat } from 'node:fs/promises'
@@ -91,4 +91,9 @@ export function row ({ id, name, value, unit, baseline, baselineValue, target, p
 export function round (x, digits = 2) {
   const f = 10 ** digits
   return Math.round(x * f) / f
+}
+
+/** The 1, 5 and 15 minute load averages (other work on the machine skews every number). */
+export function loadAverage () {
+  return loadavg().map((x) => Math.round(x * 100) / 100)
 }
