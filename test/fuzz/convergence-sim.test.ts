@@ -309,6 +309,7 @@ async function simulate(rng: Prng, params: Params, totals: Figures): Promise<voi
     }
   }
 
+  const background: Array<Promise<unknown>> = []
   const weights = { edit: 70, burst: 6, link: 10, pause: 6, update: 4, profile: 1.5, remove: 0.6, join: 1, readd: params.readd ? 1.3 : 0 }
   try {
     for (let step = 0; step < params.steps; step++) {
@@ -347,9 +348,18 @@ async function simulate(rng: Prng, params: Params, totals: Figures): Promise<voi
           const d = rng.pick(devices.slice(1))
           if (d.td.doc.writable && !d.removed) {
             f.profiles++
-            await within(d.td.doc.setProfile({ name: `${d.name}-${step}`, color: '#abcdef' }), 30_000, 'setProfile').catch((err: unknown) => {
+            // Best effort too: a device that joined through a fast-forward
+            // cannot append until it has the blocks it skipped, and its links
+            // may all be down right now.
+            const set = d.td.doc.setProfile({ name: `${d.name}-${step}`, color: '#abcdef' }).catch((err: unknown) => {
               if (!isSwarmpadError(err)) throw err
             })
+            background.push(set)
+            const done = await within(set, 5_000, 'setProfile').then(() => true, () => false)
+            if (!done) {
+              f.stalledUpdates++
+              note(`setProfile on ${d.name} still waiting`)
+            }
           }
           break
         }
@@ -371,6 +381,7 @@ async function simulate(rng: Prng, params: Params, totals: Figures): Promise<voi
     // Heal: every link up, every pending edit settled.
     for (let i = 0; i < devices.length; i++) for (let j = i + 1; j < devices.length; j++) setLink(i, j, true)
     await within(Promise.all(docs().map((d) => d.flush())), 60_000, 'flush')
+    await within(Promise.all(background), 60_000, 'profiles set during the run')
     await converge(docs(), 60_000)
     await within(
       (async () => {
