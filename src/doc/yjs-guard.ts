@@ -15,6 +15,9 @@ export interface UpdateShape {
   /// The clock range each of those clients' structs cover, in the same order:
   /// from `clock` to `clock + length` (exclusive).
   sections: Array<{ client: number; clock: number; length: number }>
+  /// For every other client an item refers to (as its left or right
+  /// origin), the highest clock referred to: the update builds on that text.
+  references: Array<{ client: number; clock: number }>
   /// Number of structs it declares.
   structs: number
   /// Number of delete-set ranges it carries.
@@ -114,6 +117,7 @@ function readShape(r: Reader): UpdateShape {
   const clients: number[] = []
   const sections: UpdateShape['sections'] = []
   const seen = new Set<number>()
+  const references = new Map<number, number>()
   let structs = 0
 
   const sectionCount = r.varuint()
@@ -132,7 +136,7 @@ function readShape(r: Reader): UpdateShape {
     if (structs > MAX_UPDATE_STRUCTS) throw new GuardError('too many structs')
     const start = clock
     for (let i = 0; i < count; i++) {
-      clock += readStruct(r, client, clock)
+      clock += readStruct(r, client, clock, references)
       if (clock > MAX_YJS_CLOCK) throw new GuardError('clock out of range')
     }
     sections.push({ client, clock: start, length: clock - start })
@@ -154,12 +158,12 @@ function readShape(r: Reader): UpdateShape {
     }
   }
   if (r.remaining !== 0) throw new GuardError('trailing bytes')
-  return { clients, sections, structs, deleteRanges }
+  return { clients, sections, references: [...references].map(([client, clock]) => ({ client, clock })), structs, deleteRanges }
 }
 
 /// Read one struct of `client` starting at `clock` and return how many clock
 /// units it covers.
-function readStruct(r: Reader, client: number, clock: number): number {
+function readStruct(r: Reader, client: number, clock: number, references: Map<number, number>): number {
   const info = r.uint8()
   const kind = info & BITS5
   if (kind === STRUCT_GC) throw new GuardError('GC struct in an update')
@@ -169,8 +173,8 @@ function readStruct(r: Reader, client: number, clock: number): number {
   // Yjs assumes an item's references to its own client point backwards (it
   // looks them up without checking they exist): a reference to the item
   // itself or to a later clock makes Y.applyUpdate throw. Refuse it here.
-  if (hasOrigin) readId(r, client, clock)
-  if (hasRightOrigin) readId(r, client, clock)
+  if (hasOrigin) readId(r, client, clock, references)
+  if (hasRightOrigin) readId(r, client, clock, references)
   if (!hasOrigin && !hasRightOrigin) {
     // The parent is written out: it must be the root text type.
     const parentIsRoot = r.varuint()
@@ -195,9 +199,14 @@ function readStruct(r: Reader, client: number, clock: number): number {
   }
 }
 
-function readId(r: Reader, itemClient: number, itemClock: number): void {
+function readId(r: Reader, itemClient: number, itemClock: number, references: Map<number, number>): void {
   const client = r.varuint()
   const clock = r.varuint()
   if (clock > MAX_YJS_CLOCK) throw new GuardError('origin clock out of range')
-  if (client === itemClient && clock >= itemClock) throw new GuardError('item refers to a later clock of its own client')
+  if (client === itemClient) {
+    if (clock >= itemClock) throw new GuardError('item refers to a later clock of its own client')
+    return
+  }
+  const highest = references.get(client)
+  if (highest === undefined || clock > highest) references.set(client, clock)
 }

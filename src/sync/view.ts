@@ -125,6 +125,16 @@ export function createApply(creator: () => Key) {
             await reject(node, `update does not continue its writer's text (clock ${own.clock}, expected ${expected})`)
             break
           }
+          // Text is placed next to text it builds on. When that text is not in
+          // the document (its writer was removed before it was signed, so
+          // Autobase dropped it), Yjs would hold this update back forever and
+          // its writer's clock would stall: refuse it here, the same way on
+          // every peer; its author rebuilds and types on.
+          const missing = missingReference(verdict.shape.references, membership, clocks)
+          if (missing !== null) {
+            await reject(node, missing)
+            break
+          }
           await view.updates.append(
             encodeUpdateEntry({
               member: decision.member.n,
@@ -163,6 +173,17 @@ export function createApply(creator: () => Key) {
       }
     }
   }
+}
+
+/// Why an update builds on text that is not in the document (every item it
+/// refers to must be accepted text of a member), or null when it does not.
+function missingReference(references: Array<{ client: number; clock: number }>, membership: Membership, clocks: WriterClocks): string | null {
+  for (const ref of references) {
+    const member = membership.members.find((m) => m.clientId === ref.client)
+    if (member === undefined) return 'update builds on text of an unknown writer'
+    if (ref.clock >= clocks.next(member.n)) return 'update builds on text that is not in the document'
+  }
+  return null
 }
 
 /// The next Yjs clock of every member's client, as of the `updates` view:

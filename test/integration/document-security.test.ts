@@ -226,6 +226,50 @@ describe('authorship and membership on every peer', () => {
     }
   })
 
+  test('text typed next to a removed writer\'s dropped text is refused everywhere, and its author keeps editing', async () => {
+    // As above, but c also types right after b's concurrent text: c's Yjs
+    // items then point at items that never reach the view. apply() refuses
+    // c's update the same way everywhere (instead of Yjs holding it back
+    // forever), and c's Yjs clock is not stuck: c edits on.
+    const a = await createDoc()
+    let b = await joinDoc(a.doc)
+    for (let i = 0; i < 20 && Buffer.compare(b.doc.writerKey, a.doc.writerKey) < 0; i++) b = await joinDoc(a.doc)
+    const c = await joinDoc(a.doc)
+    const stopAB = connect(a.doc, b.doc)
+    const stopAC = connect(a.doc, c.doc)
+    connect(b.doc, c.doc)
+    await addWriter(a.doc, b.doc)
+    await addWriter(a.doc, c.doc)
+    await a.doc.edit([{ from: 0, insert: 'base. ' }]).durable
+    await converge([a.doc, b.doc, c.doc])
+
+    stopAB()
+    stopAC()
+    await b.doc.edit([{ from: b.doc.text.length, insert: 'BBB' }]).durable
+    await eventually(async () => {
+      await c.doc.update()
+      return c.doc.text.toString().endsWith('BBB')
+    }, 'c to fold b’s edit')
+    await c.doc.edit([{ from: c.doc.text.length, insert: 'c-next-to-b' }]).durable
+    await a.doc.removeMember(b.doc.writerKey)
+
+    connect(a.doc, b.doc)
+    connect(a.doc, c.doc)
+    await converge([a.doc, b.doc, c.doc])
+    for (const d of [a.doc, b.doc, c.doc]) {
+      expect(d.text.toString()).toBe('base. ')
+      expect(yText(d)).toBe('base. ')
+    }
+    const reasons = await rejectionList(a.doc)
+    expect(await rejectionList(c.doc)).toEqual(reasons)
+    expect(reasons.some((r) => r.endsWith('update builds on text that is not in the document'))).toBe(true)
+
+    await c.doc.edit([{ from: 0, insert: 'c: ' }]).durable
+    await converge([a.doc, c.doc])
+    expect(a.doc.text.toString()).toBe('c: base. ')
+    expect((await rejectionList(a.doc)).length).toBe(reasons.length)
+  })
+
   test('rebuild: edits of a writer removed concurrently leave the view, and the text drops them on every peer', async () => {
     // a (owner) removes b while b, cut off from a, keeps writing and c folds
     // b's edits. When a's removal reaches them it is ordered before b's edits
