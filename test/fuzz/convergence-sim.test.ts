@@ -75,7 +75,7 @@ interface Params {
   removals?: 'quiesced' | 'concurrent'
 }
 
-const FIGURE_KEYS = ['stalledUpdates', 'rounds', 'edits', 'inserts', 'deletes', 'rebased', 'linkChanges', 'removals', 'joins', 'readds', 'profiles', 'failedEdits', 'unknownOps', 'lost', 'duplicated', 'diverged', 'unexpected'] as const
+const FIGURE_KEYS = ['stalledUpdates', 'staleLinks', 'rounds', 'edits', 'inserts', 'deletes', 'rebased', 'linkChanges', 'removals', 'joins', 'readds', 'profiles', 'failedEdits', 'unknownOps', 'lost', 'duplicated', 'diverged', 'unexpected'] as const
 type Figures = Record<(typeof FIGURE_KEYS)[number], number>
 const newFigures = (): Figures => Object.fromEntries(FIGURE_KEYS.map((k) => [k, 0])) as Figures
 
@@ -382,6 +382,21 @@ async function simulate(rng: Prng, params: Params, totals: Figures): Promise<voi
     for (let i = 0; i < devices.length; i++) for (let j = i + 1; j < devices.length; j++) setLink(i, j, true)
     await within(Promise.all(docs().map((d) => d.flush())), 60_000, 'flush')
     await within(Promise.all(background), 60_000, 'profiles set during the run')
+    // Open issue: now and then a link that stays up never delivers the log of
+    // a writer added after the link was opened (one device keeps that
+    // writer's core at length 0, every link up for a minute); a fresh link
+    // delivers it. Count it, then re-link everything once.
+    const stalled = await converge(docs(), 20_000).then(() => false, () => true)
+    if (stalled) {
+      f.staleLinks++
+      note('no convergence in 20 s with every link up: every link replaced')
+      for (let i = 0; i < devices.length; i++) {
+        for (let j = i + 1; j < devices.length; j++) {
+          setLink(i, j, false)
+          setLink(i, j, true)
+        }
+      }
+    }
     await converge(docs(), 60_000)
     await within(
       (async () => {
