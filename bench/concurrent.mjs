@@ -11,6 +11,10 @@
 // (checked: analyse() throws otherwise, so a new trace cannot silently replay
 // wrongly).
 import * as Y from 'yjs'
+import { createHash } from 'node:crypto'
+
+/** @param {string} s */
+export const hash = (s) => createHash('sha1').update(s).digest('hex')
 
 /**
  * @typedef {{ parents: number[], agent: number, patches: Array<[number, number, string]> }} Txn
@@ -123,7 +127,9 @@ export function plan (a) {
  * text right before each txn (a check for replays on the real engine).
  * @param {ReturnType<typeof analyse>} a
  * @param {ReturnType<typeof plan>} p
- * @param {{ clientIds?: number[], keepUpdates?: boolean, maxInsertChunk?: number }} [opts]
+ * @param {{ clientIds?: number[], keepUpdates?: boolean, maxInsertChunk?: number, hashes?: string[], clocks?: number[] }} [opts]
+ * `hashes`: filled with a hash of the injecting replica's text before each txn;
+ * `clocks`: with the injecting replica's Yjs clock before each txn (debugging).
  */
 export function yjsReplay (a, p, opts = {}) {
   const R = a.replicas
@@ -178,6 +184,8 @@ export function yjsReplay (a, p, opts = {}) {
     const doc = docs[r]
     const text = texts[r]
     lengths[i] = text.length
+    if (opts.hashes) opts.hashes[i] = hash(text.toString())
+    if (opts.clocks) opts.clocks[i] = Y.getState(doc.store, doc.clientID)
     /** @type {Uint8Array[]} */
     const mine = []
     capturing[r] = mine
@@ -262,4 +270,56 @@ export function chainCover (trace, limit) {
     chainOf[i] = c
   }
   return { chainOf, chains: tips.length }
+}
+
+/**
+ * Every character a Yjs update authored, by client and clock: its left and
+ * right origin (as "client:clock"), to compare the ops two replays made.
+ * @param {Uint8Array} update
+ * @returns {Map<number, Map<number, string>>}
+ */
+export function opsOf (update) {
+  /** @type {Map<number, Map<number, string>>} */
+  const out = new Map()
+  const id = (/** @type {any} */ x) => (x ? `${x.client}:${x.clock}` : '-')
+  for (const s of /** @type {any[]} */ (Y.decodeUpdate(update).structs)) {
+    if (!(s instanceof Y.Item)) continue
+    const client = s.id.client
+    let m = out.get(client)
+    if (!m) out.set(client, (m = new Map()))
+    for (let j = 0; j < s.length; j++) {
+      const origin = j === 0 ? id(s.origin) : `${client}:${s.id.clock + j - 1}`
+      m.set(s.id.clock + j, `${origin} ${id(s.rightOrigin)}`)
+    }
+  }
+  return out
+}
+
+/**
+ * The first txn whose ops differ between two sets of updates (the same
+ * clientIDs): compares the origins of every character, and maps the first
+ * differing clock of each client back to its txn with `clocks` (a replay's
+ * clock of the injecting replica before each txn).
+ * @param {ReturnType<typeof analyse>} a @param {number[]} clocks @param {number[]} clientIds
+ * @param {Uint8Array} expected @param {Uint8Array} actual
+ */
+export function firstDivergence (a, clocks, clientIds, expected, actual) {
+  const want = opsOf(expected)
+  const got = opsOf(actual)
+  let first = null
+  for (let r = 0; r < clientIds.length; r++) {
+    const w = want.get(clientIds[r]) ?? new Map()
+    const g = got.get(clientIds[r]) ?? new Map()
+    const clocksSeen = [...new Set([...w.keys(), ...g.keys()])].sort((x, y) => x - y)
+    for (const c of clocksSeen) {
+      if (w.get(c) === g.get(c)) continue
+      // The txn of replica r whose clock range holds c.
+      const list = a.byReplica[r]
+      let t = list[0]
+      for (const i of list) { if (clocks[i] <= c) t = i; else break }
+      if (first === null || t < first.txn) first = { txn: t, replica: r, clock: c, expected: w.get(c) ?? 'none', actual: g.get(c) ?? 'none' }
+      break
+    }
+  }
+  return first
 }

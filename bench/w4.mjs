@@ -39,6 +39,17 @@
 // is inside k's closure. Other txns are typed without waiting, as an editor
 // would send them.
 //
+// clientID order. Yjs orders concurrent insertions at the same place by
+// clientID, and friendsforever has such a place (offset 3798, ", huh?" and
+// " The whole sce..." typed at once): with agent 0's clientID below agent 1's
+// every replica ends with endContent, with the opposite order they all end
+// with another, equally converged text (checked with in-memory Yjs for every
+// order; clownschool's text does not depend on it). A device's clientID is a
+// hash of its writer key, so agents are given the devices in clientID order,
+// as the Yjs baseline gives agent r the clientID r + 1. On a wrong final text
+// the run replays Yjs with the devices' clientIDs and names the first txn
+// whose operations differ (concurrent.mjs firstDivergence).
+//
 // What is timed: from the first step to every device holding the final text
 // (after the last txn, every device is given every writer's whole log).
 // Opening devices and couriers, membership and the initial sync are not
@@ -54,7 +65,8 @@ import { pipeline } from 'node:stream'
 import { join } from 'node:path'
 import { SwarmDocument } from '../dist/sync/document.js'
 import { loadTrace, median, tempDir, row } from './lib.mjs'
-import { analyse, plan, yjsReplay } from './concurrent.mjs'
+import * as Y from 'yjs'
+import { analyse, plan, yjsReplay, hash, firstDivergence } from './concurrent.mjs'
 
 export const TRACES = ['concurrent/friendsforever.json.gz', 'concurrent/clownschool.json.gz']
 /** A full replay is 25,000 events per trace: at most this many per run (the median is of these). */
@@ -91,7 +103,7 @@ async function until (check, poke, what, ms = 30_000) {
  * concurrently, as they would; the waits of one overlap the work of others).
  * `expect` is the Yjs replay (text lengths before each txn).
  * @param {ReturnType<typeof analyse>} a @param {ReturnType<typeof plan>} p
- * @param {{ lengths: Int32Array }} expect
+ * @param {{ lengths: Int32Array, hashes?: string[], text: string }} expect
  * @param {number} budgetMs stop (and report how far it got) after this long
  */
 async function engineReplay (a, p, expect, budgetMs) {
@@ -122,6 +134,9 @@ async function engineReplay (a, p, expect, budgetMs) {
     await until(() => docs.every((d) => d.writable), () => Promise.all(docs.map((d) => d.update())), () => 'every device to be writable')
     for (const stop of setup) stop()
     if (docs.some((d) => d.text.length !== 0 || d.updateCount !== 0)) throw new Error('W4: devices do not start empty')
+    // Agent r types on the device with the r-th smallest Yjs clientID (see
+    // "clientID order" at the top); the owner may be any agent's device.
+    docs.sort((x, y) => x.clientId - y.clientId)
 
     // Couriers: courier[x][y] holds Y's writer core for X.
     /** @type {any[][]} */
@@ -233,6 +248,9 @@ async function engineReplay (a, p, expect, budgetMs) {
           await arrived(x)
         }
         if (stopped) return
+        if (expect.hashes !== undefined && hash(doc.text.toString()) !== expect.hashes[t]) {
+          throw new Error(`W4: before txn ${t}, device ${x}'s text (${doc.text.length} characters) is not its parents' closure (${expect.lengths[t]} characters)`)
+        }
         if (doc.text.length !== expect.lengths[t]) {
           throw new Error(`W4: before txn ${t}, device ${x} has ${doc.text.length} characters; its parents' closure has ${expect.lengths[t]}`)
         }
@@ -263,12 +281,27 @@ async function engineReplay (a, p, expect, budgetMs) {
     const ms = performance.now() - t0
     if (process.env.BENCH_DEBUG) console.error('W4 time summed over devices (ms):', Object.entries(spent).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', '), `; wall ${ms.toFixed(0)}`)
     if (errors.length > 0) throw new Error(`W4: document error: ${String(errors[0])}`)
+    // On a wrong final text, the accepted updates, to find the first txn whose ops differ.
+    /** @type {Uint8Array | null} */
+    let merged = null
+    if (!stopped && (process.env.BENCH_W4_DIAGNOSE || docs.some((d) => d.text.toString() !== expect.text))) {
+      const list = []
+      for await (const e of docs[0].updates()) list.push(e.yjs)
+      merged = Y.mergeUpdates(list)
+    }
     return {
       ms,
+      merged,
+      clientIds: docs.map((d) => d.clientId),
       finished: !stopped,
       injected,
       events,
       texts: docs.map((d) => d.text.toString()),
+      // The engine's Y.Text against its text (a private field, for diagnostics only).
+      consistent: docs.map((d) => {
+        const inner = /** @type {any} */ (d)
+        try { inner.flushLocal(); return inner.ytext.toString() === d.text.toString() } catch { return 'unknown' }
+      }),
       rejections: docs.map((d) => d.autobase.view.rejections.length),
       blocks: docs.reduce((s, d) => s + d.appendStats.blocks, 0)
     }
@@ -305,8 +338,12 @@ export async function run ({ reps: asked, traces = TRACES, limit, budgetMs }) {
     /** @type {null | { injected: number, events: number, ms: number }} */
     let unfinished = null
     for (let r = 0; r < reps && unfinished === null; r++) {
-      const y = yjsReplay(a, p)
+      // BENCH_W4_VERIFY=1: compare each device's whole text (not only its
+      // length) with its parents' closure before every txn (slower).
+      const hashes = process.env.BENCH_W4_VERIFY ? new Array(a.txns.length) : undefined
+      const y = { ...yjsReplay(a, p, { hashes }), hashes, text: '' }
       expected = y.texts[0]
+      y.text = expected
       if (!y.texts.every((t) => t === expected)) throw new Error(`W4 baseline ${file}: the Yjs replicas differ`)
       if (full && expected !== trace.endContent) throw new Error(`W4 baseline ${file}: Yjs text differs from endContent`)
       base.push(y.ms)
@@ -315,8 +352,26 @@ export async function run ({ reps: asked, traces = TRACES, limit, budgetMs }) {
         unfinished = e
         break
       }
+      if (process.env.BENCH_W4_DIAGNOSE && e.merged !== null) {
+        const clocks = new Array(a.txns.length)
+        const again = yjsReplay(a, p, { clientIds: e.clientIds, keepUpdates: true, clocks })
+        console.error('W4 diagnose: first txn whose ops differ:', firstDivergence(a, clocks, e.clientIds, Y.mergeUpdates(/** @type {Uint8Array[][]} */ (again.updates).flat()), e.merged))
+      }
       e.texts.forEach((t, d) => {
-        if (t !== expected) throw new Error(`W4 ${file}: device ${d} ends with ${t.length} characters that differ from the expected ${expected.length}`)
+        if (t === expected) return
+        // Which txn first made different ops: replay Yjs with the devices' clientIDs.
+        let first = 'unknown'
+        if (e.merged !== null) {
+          const clocks = new Array(a.txns.length)
+          const again = yjsReplay(a, p, { clientIds: e.clientIds, keepUpdates: true, clocks })
+          const all = /** @type {Uint8Array[][]} */ (again.updates).flat()
+          const f = firstDivergence(a, clocks, e.clientIds, Y.mergeUpdates(all), e.merged)
+          if (f !== null) first = `txn ${f.txn} (device ${f.replica}, Yjs clock ${f.clock}: origins ${f.actual}, expected ${f.expected})`
+        }
+        let at = 0
+        while (at < t.length && t[at] === expected[at]) at++
+        const others = e.texts.map((o, k) => `device ${k}: ${o === expected ? 'expected' : o === t ? 'same as this one' : 'different'}`).join(', ')
+        throw new Error(`W4 ${file}: device ${d} ends with ${t.length} characters that differ from the expected ${expected.length} at ${at}: ${JSON.stringify(t.slice(Math.max(0, at - 20), at + 20))} instead of ${JSON.stringify(expected.slice(Math.max(0, at - 20), at + 20))}; ${others}; Y.Text = text on each device: ${e.consistent.join(', ')}; first txn whose ops differ from a Yjs replay's: ${first}`)
       })
       if (e.rejections.some((n) => n > 0)) throw new Error(`W4 ${file}: blocks were rejected: ${e.rejections.join(', ')}`)
       ours.push(e.ms)
