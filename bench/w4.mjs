@@ -25,7 +25,9 @@
 // (Hypercore is sparse). X replicates only with its couriers; Autobase on X
 // applies a writer's blocks only while they are present and contiguous, so X
 // applies exactly blocks [0, n) of Y. Its next append then names Y's length n
-// as a head: the Autobase DAG is the trace's DAG.
+// as a head: the Autobase DAG is the trace's DAG. Over a real connection
+// Autobase's wakeup protocol tells X that Y has new blocks; a courier cannot
+// speak it, so each delivery ends with the same hint (base.hintWakeup).
 //
 // Block boundaries. A device batches edits (one Yjs transaction per turn of
 // the event loop, one block per append in flight), so txn k of Y and the
@@ -96,6 +98,22 @@ async function until (check, poke, what, ms = 30_000) {
     await sleep(delay)
     delay = Math.min(20, delay + 1)
   }
+}
+
+/**
+ * What a device's Autobase holds of each writer (for timeout messages):
+ * writer in the linearizer / blocks present / known length, and whether it
+ * is fast-forwarding. Reads Autobase internals, for diagnostics only.
+ * @param {SwarmDocument} doc @param {SwarmDocument[]} docs
+ */
+function autobaseState (doc, docs) {
+  const base = /** @type {any} */ (doc.autobase)
+  const writers = docs.map((d, i) => {
+    const w = base.activeWriters.get(d.writerKey)
+    const core = w?.core
+    return `writer ${i}: ${w ? `${w.length} taken in, ${core?.contiguousLength} present, ${core?.length} known` : 'not active'}`
+  })
+  return `${writers.join('; ')}; fast-forwarding ${base.fastForwarding !== null || base.fastForwardTo !== null}; system length ${base.core?.length}, signed ${base.core?.signedLength}`
 }
 
 /**
@@ -193,6 +211,11 @@ async function engineReplay (a, p, expect, budgetMs) {
       spent.courier += performance.now() - ts
       courierLength[to][from] = Math.max(start, upto.length)
       deliveredUpdates[to][from] = upto.updates
+      // What Autobase's wakeup protocol tells a peer over a real connection
+      // (a courier is a bare Corestore and cannot): this writer has new
+      // blocks. Without it a writer Autobase closed for being idle is only
+      // reopened when another block names it as a head.
+      docs[to].autobase.hintWakeup([{ key: docs[from].writerKey, length: upto.length }])
     }
     /** Wait until device x has applied everything delivered to it (x is sealed). @param {number} x */
     const arrived = async (x) => {
@@ -206,7 +229,7 @@ async function engineReplay (a, p, expect, budgetMs) {
       const base = doc.autobase
       const end = Date.now() + 30_000
       while (doc.updateCount < want) {
-        if (Date.now() > end) throw new Error(`W4: device ${x} did not apply ${want} updates (has ${doc.updateCount}; rejections ${base.view.rejections.length})`)
+        if (Date.now() > end) throw new Error(`W4: device ${x} did not apply ${want} updates (has ${doc.updateCount}; rejections ${base.view.rejections.length}; ${autobaseState(doc, docs)})`)
         await new Promise((resolve) => {
           const timer = setTimeout(done, 20)
           function done () { clearTimeout(timer); base.off('update', done); resolve(undefined) }
