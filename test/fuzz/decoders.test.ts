@@ -768,7 +768,9 @@ parentPort.on('message', (job) => {
         // A few spawned runs of the real binary on usage errors.
         if (existsSync(join(ROOT, 'dist/cli/main.js'))) {
           const home = join(dir, 'home')
-          for (const argv of rng.shuffle(usage.filter((a) => !a.includes('--home'))).slice(0, scaled(8, 5))) {
+          // (A shell cannot pass a NUL byte in an argument: those stay in-process.)
+          const spawnable = usage.filter((a) => !a.includes('--home') && !a.some((x) => x.includes('\u0000')))
+          for (const argv of rng.shuffle(spawnable).slice(0, scaled(8, 5))) {
             const r = await spawnCli(argv, home)
             expect(r.code, `swarmpad ${JSON.stringify(argv)}: ${r.stderr}`).toBe(2)
             expect(r.stderr, `swarmpad ${JSON.stringify(argv)}`).toMatch(/^swarmpad: [^\n]+\n$/)
