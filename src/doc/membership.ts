@@ -102,23 +102,25 @@ export function decide(m: Membership, signer: Key, block: Block, removable: (key
     case 'add-writer': {
       if (author.role !== 'owner') return { action: 'reject', reason: 'only owners add members' }
       const existing = findMember(m, block.key)
-      if (existing !== undefined && !existing.removed) {
+      // A removed key stays removed: Autobase would resume its log after the
+      // adding block and skip what it wrote meanwhile, which that device
+      // would never learn. A device invited again gets a new writer key.
+      if (existing !== undefined && existing.removed) return { action: 'reject', reason: 'a removed writer key cannot be added back; invite the device again' }
+      if (existing !== undefined) {
         if (existing.role === block.role) return { action: 'reject', reason: 'already a member' }
         return { action: 'reject', reason: 'already a member with another role' }
       }
       if (block.role === 'owner' && activeOwners(m).length >= MAX_OWNER_DEVICES) {
         return { action: 'reject', reason: `a document has at most ${MAX_OWNER_DEVICES} owner devices` }
       }
-      if (existing === undefined && m.members.length >= MAX_MEMBERS) {
+      if (m.members.length >= MAX_MEMBERS) {
         return { action: 'reject', reason: `a document has at most ${MAX_MEMBERS} members` }
       }
       const clientId = clientIdFor(block.key)
       if (m.members.some((x) => x.clientId === clientId && !b4a.equals(x.key, block.key))) {
         return { action: 'reject', reason: 'writer key collides with a member clientID' }
       }
-      const member: Member = existing
-        ? { ...existing, role: block.role, removed: false }
-        : { n: m.members.length, key: b4a.from(block.key), role: block.role, clientId, name: '', color: '', device: null, removed: false }
+      const member: Member = { n: m.members.length, key: b4a.from(block.key), role: block.role, clientId, name: '', color: '', device: null, removed: false }
       return { action: 'add-writer', next: withMember(m, member), key: member.key, indexer: block.role === 'owner' }
     }
 

@@ -345,7 +345,10 @@ export class SwarmDocument extends Resource {
   /// Replicate this document's cores over a duplex stream (a Hyperswarm
   /// connection, or one end of an in-process pipe in tests).
   replicate(stream: Duplex | boolean): Duplex {
-    return this.store.replicate(stream)
+    // Autobase's replicate adds its wakeup protocol, which tells the peer
+    // which writers have new blocks (without it a remote append is noticed
+    // only at the next update()).
+    return this.base.replicate(stream)
   }
 
   /// Fetch what connected peers have and apply it.
