@@ -1,15 +1,25 @@
+import { readFileSync } from 'node:fs'
 import { open, readFile, unlink } from 'node:fs/promises'
 import { SwarmpadError } from '../errors.js'
 
-/// True when a process with this pid exists (ours or another user's).
+/// True when a process with this pid exists (ours or another user's) and
+/// could be a swarmpad: where /proc shows its command line, it must be a
+/// Node.js process (after a reboot the pid of a pid file often belongs to
+/// something else, which must not lock the storage root for ever).
 export function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false
   try {
     process.kill(pid, 0)
-    return true
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false
   }
+  let cmdline: string
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1')
+  } catch {
+    return true // no /proc (or not readable): trust the signal check
+  }
+  return /node|swarmpad/i.test(cmdline)
 }
 
 /// Lock files held by this process (a pid file with our own pid is ours

@@ -132,6 +132,15 @@ describe('storage root and library', () => {
     await pad.close()
     await expect(readFile(lock, 'utf8')).rejects.toThrow() // released on close
 
+    // A pid that now belongs to another program (not Node.js: a reboot reused
+    // the number) is stale too.
+    const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' })
+    onTestFinished(() => void sleeper.kill('SIGKILL'))
+    await writeFile(lock, `${sleeper.pid}\n`)
+    pad = await openPad(home)
+    expect(await readFile(lock, 'utf8')).toBe(`${process.pid}\n`)
+    await pad.close()
+
     // Garbage in the pid file is stale too.
     await writeFile(lock, 'garbage')
     pad = await openPad(home)
