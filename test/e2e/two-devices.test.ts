@@ -7,7 +7,7 @@
 // slider shows an earlier text and restore works. It also measures the time
 // from a keystroke in one page to the character showing in the other.
 import { describe, expect, test } from 'vitest'
-import createTestnet from 'hyperdht/testnet.js'
+import createTestnet from 'hyperdht/testnet'
 import { onTestFinished } from 'vitest'
 import type { BrowserContext, Page } from 'playwright-core'
 import { Swarmpad } from '../../src/swarmpad.js'

@@ -5,7 +5,7 @@
 // explicitly, so nothing ever talks to the public bootstrap nodes or to a
 // non-loopback address. Everything is torn down in onTestFinished (swarms
 // first, then the testnet), so a failing test leaves no sockets behind.
-import createTestnet from 'hyperdht/testnet.js'
+import createTestnet from 'hyperdht/testnet'
 import Hyperswarm from 'hyperswarm'
 import { onTestFinished } from 'vitest'
 import type { Duplex } from 'node:stream'

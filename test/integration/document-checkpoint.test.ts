@@ -9,7 +9,7 @@ import { onTestFinished } from 'vitest'
 import { SwarmDocument } from '../../src/sync/document.js'
 import { openCheckpoint, type CheckpointStore } from '../../src/sync/checkpoint.js'
 import { tmpDir } from '../helpers/tmp.js'
-import { addWriter, connect, converge, createDoc, joinDoc } from '../helpers/docs.js'
+import { addWriter, connect, converge, createDoc } from '../helpers/docs.js'
 
 function memoryStore(): CheckpointStore & { bytes: Uint8Array | null } {
   const store = {

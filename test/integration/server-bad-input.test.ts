@@ -183,7 +183,8 @@ async function goodStillWorks(): Promise<void> {
 
 describe('HTTP: token, Origin, Host, paths', () => {
   test('missing or wrong token: 401 with no document data', async () => {
-    for (const headers of [{}, { Cookie: `${TOKEN_COOKIE}=wrong` }, { Authorization: 'Bearer wrong' }, { Cookie: `${TOKEN_COOKIE}=${token.slice(0, -1)}` }]) {
+    const cases: Array<Record<string, string>> = [{}, { Cookie: `${TOKEN_COOKIE}=wrong` }, { Authorization: 'Bearer wrong' }, { Cookie: `${TOKEN_COOKIE}=${token.slice(0, -1)}` }]
+    for (const headers of cases) {
       const r = await http('/doc/notes.md', headers)
       expect(r.status).toBe(401)
       expect(r.body).not.toContain('hello')

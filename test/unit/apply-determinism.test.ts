@@ -6,7 +6,7 @@
 import { describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import b4a from 'b4a'
-import type { AutobaseNode, HostCalls } from 'autobase'
+import type { AutobaseNode } from 'autobase'
 import { createApply, UPGRADE_REASON, type DocumentView } from '../../src/sync/view.js'
 import { decodeBlock, encodeBlock, type Block, type Role } from '../../src/doc/blocks.js'
 import { clientIdFor, decide, decodeMembership, findMember, genesis, type Membership } from '../../src/doc/membership.js'
@@ -14,74 +14,7 @@ import { decodeRejectionEntry, decodeSnapshotEntry, decodeUpdateEntry } from '..
 import { TEXT_ROOT } from '../../src/doc/yjs-guard.js'
 import { SNAPSHOT_INTERVAL } from '../../src/limits.js'
 import { iterations, Prng, seeded } from '../helpers/prng.js'
-
-/// An append-only log with Hypercore's shape (as far as apply() uses it).
-class FakeCore {
-  blocks: Buffer[] = []
-  get length(): number {
-    return this.blocks.length
-  }
-  get signedLength(): number {
-    return 0
-  }
-  async append(block: Uint8Array | Uint8Array[]): Promise<{ length: number; byteLength: number }> {
-    const list = Array.isArray(block) ? block : [block]
-    for (const b of list) this.blocks.push(b4a.from(b))
-    return { length: this.blocks.length, byteLength: 0 }
-  }
-  async get(index: number): Promise<Buffer | null> {
-    return this.blocks[index] ?? null
-  }
-  async truncate(length: number): Promise<void> {
-    if (length > this.blocks.length) throw new Error(`truncate(${length}) past length ${this.blocks.length}`)
-    this.blocks.length = length
-  }
-}
-
-type FakeView = { [K in keyof DocumentView]: FakeCore }
-
-function newView(): FakeView {
-  return { updates: new FakeCore(), snapshots: new FakeCore(), members: new FakeCore(), rejections: new FakeCore() }
-}
-
-const hex = (k: Uint8Array) => b4a.toString(b4a.from(k), 'hex')
-
-/// Autobase's system as apply() sees it: writers, indexers, interrupts.
-class FakeHost implements HostCalls {
-  writers = new Set<string>()
-  indexers = new Set<string>()
-  interrupts: unknown[] = []
-  constructor(creator: Uint8Array) {
-    this.writers.add(hex(creator))
-    this.indexers.add(hex(creator))
-  }
-  async addWriter(key: Uint8Array, opts: { indexer?: boolean } = {}): Promise<void> {
-    this.writers.add(hex(key))
-    if (opts.indexer ?? true) this.indexers.add(hex(key))
-    else this.indexers.delete(hex(key))
-  }
-  async removeWriter(key: Uint8Array): Promise<void> {
-    if (!this.removeable(key)) throw new Error('Not allowed to remove the last indexer')
-    this.writers.delete(hex(key))
-    this.indexers.delete(hex(key))
-  }
-  async ackWriter(): Promise<void> {}
-  interrupt(reason?: unknown): void {
-    this.interrupts.push(reason)
-  }
-  removeable(key: Uint8Array): boolean {
-    if (this.indexers.size !== 1) return true
-    return !this.indexers.has(hex(key))
-  }
-  save() {
-    return { writers: new Set(this.writers), indexers: new Set(this.indexers), interrupts: this.interrupts.length }
-  }
-  restore(s: ReturnType<FakeHost['save']>) {
-    this.writers = new Set(s.writers)
-    this.indexers = new Set(s.indexers)
-    this.interrupts.length = s.interrupts
-  }
-}
+import { FakeHost, hex, newView, type FakeView } from '../helpers/fake-autobase.js'
 
 interface Run {
   view: FakeView
@@ -182,7 +115,7 @@ interface Writer {
 }
 
 function newWriter(rng: Prng): Writer {
-  const key = b4a.from(rng.bytes(32))
+  const key = Buffer.from(rng.bytes(32))
   const doc = new Y.Doc()
   doc.clientID = clientIdFor(key)
   const updates: Uint8Array[] = []
@@ -193,7 +126,7 @@ function newWriter(rng: Prng): Writer {
 
 function node(w: Writer, value: Uint8Array | null): AutobaseNode {
   w.seq++
-  return { from: { key: w.key }, length: w.seq, value: value === null ? null : b4a.from(value), heads: [] }
+  return { from: { key: w.key }, length: w.seq, value: value === null ? null : Buffer.from(value), heads: [] }
 }
 
 /// A random edit of `w`'s document; with `scratch`, of a copy of it (a device

@@ -65,7 +65,7 @@ export class SimTab implements ClientHost {
   connect(): void {
     this.disconnect()
     const tab = this
-    const queueOut = (this.toClient = [])
+    const queueOut: string[] = (this.toClient = [])
     this.conn = this.hub().connect({
       send: (data) => queueOut.push(data),
       close: (code, reason) => tab.closed.push({ code, reason }),

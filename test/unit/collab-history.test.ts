@@ -1,4 +1,5 @@
 // History for the page (src/server/history.ts): the text after any number of
+import b4a from 'b4a'
 // accepted updates, across snapshots, and blame by member.
 import { describe, expect, test } from 'vitest'
 import { DocumentHistory } from '../../src/server/history.js'
@@ -56,8 +57,8 @@ describe('DocumentHistory', () => {
     const h = new DocumentHistory(a.doc)
     const now = await h.textAt(a.doc.updateCount, map)
     expect(now.text).toBe('AAbbAA')
-    const nA = members.find((m) => m.key.equals(a.doc.writerKey))!.n
-    const nB = members.find((m) => m.key.equals(b.doc.writerKey))!.n
+    const nA = members.find((m) => b4a.equals(m.key, a.doc.writerKey))!.n
+    const nB = members.find((m) => b4a.equals(m.key, b.doc.writerKey))!.n
     expect(now.blame).toEqual([
       [0, 2, nA],
       [2, 4, nB],
