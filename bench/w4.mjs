@@ -55,12 +55,17 @@
 // What is timed: from the first step to every device holding the final text
 // (after the last txn, every device is given every writer's whole log).
 // Opening devices and couriers, membership and the initial sync are not
-// timed. Everything runs in this process (one thread): the time is the total
-// work of all devices, couriers and replication streams, plus the waits of
-// the sequential schedule (a delivery is two in-process replication round
-// trips). The check before each txn compares the device's text length with
-// the Yjs replay's; the end check compares every device's text with the
-// expected text.
+// timed. Each device runs its own loop over its agent's txns, concurrently,
+// all in this process (one thread): the time is the total work of all
+// devices, couriers and replication streams plus the waits the dependencies
+// impose (a delivery waits for the sender's seal, then two in-process
+// replication hops and the receiver's apply). The check before each txn
+// compares the device's text length with the Yjs replay's; the end check
+// compares every device's text with the expected text.
+//
+// Debugging: BENCH_DEBUG=1 prints where the devices' time went;
+// BENCH_W4_VERIFY=1 compares whole texts (hashes) before every txn;
+// BENCH_W4_DIAGNOSE=1 compares every operation with a Yjs replay's.
 import Corestore from 'corestore'
 import { randomBytes } from 'node:crypto'
 import { pipeline } from 'node:stream'
@@ -174,12 +179,14 @@ async function engineReplay (a, p, expect, budgetMs) {
     // Seals: for a txn, the length of its device's log right after it and
     // that device's update blocks so far; a promise per cut txn resolves
     // when it is sealed.
+    let stopped = false
     /** @type {Map<number, { length: number, updates: number }>} */
     const seals = new Map()
     /** @type {Map<number, { promise: Promise<void>, resolve: () => void }>} */
     const sealWaits = new Map()
     /** @param {number} t */
     const sealed = (t) => {
+      if (stopped) return { promise: Promise.resolve(), resolve: () => {} }
       let w = sealWaits.get(t)
       if (w === undefined) {
         let resolve = () => {}
@@ -247,8 +254,12 @@ async function engineReplay (a, p, expect, budgetMs) {
     const deadline = t0 + budgetMs
     let injected = 0
     let events = 0
-    let stopped = false
     const have = Array.from({ length: R }, () => new Int32Array(R).fill(-1))
+    /** Stop every device loop: also those waiting for a txn that will not be sealed now. */
+    const stop = () => {
+      stopped = true
+      for (const w of sealWaits.values()) w.resolve()
+    }
     /** @param {number} x */
     const device = async (x) => {
       const doc = docs[x]
@@ -264,10 +275,11 @@ async function engineReplay (a, p, expect, budgetMs) {
           const k = need[y]
           have[x][y] = k
           const tw = performance.now()
-          jobs.push(sealed(k).promise.then(() => { spent.sealWait += performance.now() - tw }).then(() => deliver(x, y, /** @type {any} */ (seals.get(k)))))
+          jobs.push(sealed(k).promise.then(() => { spent.sealWait += performance.now() - tw }).then(() => (stopped ? undefined : deliver(x, y, /** @type {any} */ (seals.get(k))))))
         }
         if (jobs.length > 0) {
           await Promise.all(jobs)
+          if (stopped) return
           await arrived(x)
         }
         if (stopped) return
@@ -286,13 +298,13 @@ async function engineReplay (a, p, expect, budgetMs) {
         injected++
         last = t
         if (p.cuts.has(t)) await seal(x, t)
-        if (performance.now() > deadline) stopped = true
+        if (performance.now() > deadline) stop()
       }
       await seal(x, last)
     }
     const loops = docs.map((_, x) => device(x))
     // A failed loop stops the others (they would wait for it forever).
-    await Promise.all(loops.map((l) => l.catch((err) => { stopped = true; for (const w of sealWaits.values()) w.resolve(); throw err })))
+    await Promise.all(loops.map((l) => l.catch((err) => { stop(); throw err })))
     if (!stopped) {
       // Everyone gets every writer's whole log.
       const final = docs.map((d) => ({ length: d.autobase.local.length, updates: d.appendStats.blocks }))
