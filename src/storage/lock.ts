@@ -15,11 +15,21 @@ export function processAlive(pid: number): boolean {
   }
   let cmdline: string
   try {
+    // A zombie (exited, not yet reaped: in a container whose pid 1 does not
+    // reap, a killed daemon stays one) answers signals but is gone.
+    if (isZombie(readFileSync(`/proc/${pid}/stat`, 'latin1'))) return false
     cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1')
   } catch {
     return true // no /proc (or not readable): trust the signal check
   }
   return /node|swarmpad/i.test(cmdline)
+}
+
+/// The state letter of /proc/PID/stat follows the command name in parentheses
+/// (which may itself hold spaces and parentheses).
+function isZombie(stat: string): boolean {
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+  return state === 'Z' || state === 'X'
 }
 
 /// Lock files held by this process (a pid file with our own pid is ours

@@ -87,6 +87,8 @@ export class SwarmDocument extends Resource {
   readonly store: Corestore
   private readonly options: DocumentOptions
   private base!: Autobase<DocumentView>
+  /// Replication streams opened before the Autobase existed.
+  private earlyStreams: Duplex[] = []
   private ydocValue!: Y.Doc
   private ytextValue!: Y.Text
   /// A checkpoint whose Yjs state is not loaded yet: the text is already
@@ -270,6 +272,9 @@ export class SwarmDocument extends Resource {
       encrypted: true,
       ...(ackInterval !== undefined ? { ackInterval } : {})
     })
+    for (const stream of this.earlyStreams.splice(0)) {
+      if (!stream.destroyed) this.base.wakeupProtocol.addStream(stream)
+    }
     this.base.on('error', (err: unknown) => this.emit('error', err))
     this.base.on('interrupt', (reason: unknown) => {
       this.state = 'needs-upgrade'
@@ -348,7 +353,13 @@ export class SwarmDocument extends Resource {
     // Autobase's replicate adds its wakeup protocol, which tells the peer
     // which writers have new blocks (without it a remote append is noticed
     // only at the next update()).
-    return this.base.replicate(stream)
+    // Before open() has made the Autobase (a joining device replicates
+    // first: its open waits for the peer), the store replicates and the
+    // wakeup protocol is added to the stream once the Autobase exists.
+    if (this.base) return this.base.replicate(stream)
+    const replication = this.store.replicate(stream)
+    this.earlyStreams.push(replication)
+    return replication
   }
 
   /// Fetch what connected peers have and apply it.

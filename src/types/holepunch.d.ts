@@ -142,6 +142,8 @@ declare module 'autobase' {
     ack(bg?: boolean): Promise<void>
     heads(): Array<{ key: Buffer; length: number }>
     replicate(isInitiator: boolean | Duplex, opts?: Record<string, unknown>): Duplex
+    /// Tells peers on a replication stream which writers have new blocks.
+    readonly wakeupProtocol: { addStream(stream: Duplex): void }
     static getLocalCore(store: Corestore, handlers?: Record<string, unknown>, encryptionKey?: Uint8Array | null): Hypercore
   }
 }

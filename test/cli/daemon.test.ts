@@ -27,7 +27,8 @@ describe('the daemon', () => {
     expect(await d.ok(['cat', 'notes'])).toBe(text)
     const second = (await d.daemon())!
     expect(second.pid).not.toBe(first.pid)
-    expect(second.token).not.toBe(first.token)
+    // The token is kept (session.json) so the pages of the crashed daemon reconnect.
+    expect(second.token).toBe(first.token)
     expect(alive(second.pid)).toBe(true)
     // And it keeps working: edits after the crash are kept across a clean stop too.
     await d.ok(['write', 'notes'], { input: text + 'three\n' })

@@ -7,7 +7,7 @@
 // (SIGTERM, then SIGKILL), before the testnet is destroyed, even on failure.
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises'
-import { readdirSync, statSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { request } from 'node:http'
@@ -214,9 +214,15 @@ export function runCli(args: string[], opts: RunOptions = {}): Promise<RunResult
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+  // A zombie (exited; in a container whose pid 1 does not reap, it stays) is gone.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+    return !/^[ZX]$/.test(stat.charAt(stat.lastIndexOf(')') + 2))
+  } catch {
+    return true
   }
 }
 
