@@ -13,6 +13,7 @@ import { changeSetOf, deltaToChangeSet, diffChanges, type DeltaOp, type TextChan
 import { TEXT_ROOT } from '../doc/yjs-guard.js'
 import { MAX_INSERT_CHUNK, MAX_REBASE_VERSIONS, MAX_TEXT_LENGTH, SNAPSHOT_INTERVAL } from '../limits.js'
 import { AppendQueue } from './append-queue.js'
+import { SigningWatch } from './signing-watch.js'
 import { openCheckpoint, sealCheckpoint, type Checkpoint, type CheckpointStore } from './checkpoint.js'
 import { closeView, createApply, openView, readMembership, UPGRADE_REASON, type DocumentView } from './view.js'
 
@@ -66,6 +67,11 @@ const MAX_BATCH_STEPS = 4096
 
 /// How long close() waits for pending edits to reach the log.
 const CLOSE_FLUSH_TIMEOUT = 5000
+
+/// Resolves after `ms` without keeping the process alive.
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}
 
 /// A checkpoint is also written after this many entries were folded since
 /// the last one (when the document is quiet for CHECKPOINT_IDLE_MS), so a
@@ -137,6 +143,7 @@ export class SwarmDocument extends Resource {
   /// `folded` when the last checkpoint was written (or loaded).
   private checkpointedAt = 0
   private checkpointTimer: NodeJS.Timeout | null = null
+  private signingWatch: SigningWatch | null = null
 
   private membershipCache: Membership | null = null
   private membershipGeneration = 0
@@ -320,6 +327,10 @@ export class SwarmDocument extends Resource {
     this.loaded = true
     this.state = 'open'
     this.scheduleFold()
+    if (ackInterval !== 0) {
+      this.signingWatch = new SigningWatch(this.base as Autobase<unknown>, undefined, (err) => this.emit('warning', err))
+      this.signingWatch.start()
+    }
     // With a checkpoint and nothing new, the Y.Doc is built on first use
     // (an edit, a remote update, a cursor, a page opening the document):
     // loading it now would only hold up the rest of the daemon's start.
@@ -330,13 +341,16 @@ export class SwarmDocument extends Resource {
       // Save what was typed: pending edits go into the log before closing
       // (bounded, in case the disk refuses them).
       this.flushLocal()
-      await Promise.race([this.queue.flush(), new Promise((r) => setTimeout(r, CLOSE_FLUSH_TIMEOUT).unref())])
+      await Promise.race([this.queue.flush(), delay(CLOSE_FLUSH_TIMEOUT)])
       if (this.options.checkpoint) {
-        await this.settled().catch(() => {})
-        await this.writeCheckpoint().catch((err) => this.emit('warning', err))
+        // Bounded too: folding reads view blocks, and a sparse view may wait
+        // for a peer that is gone (closing the Autobase ends those reads).
+        const checkpointed = this.settled().then(() => this.writeCheckpoint())
+        await Promise.race([checkpointed.catch((err) => this.emit('warning', err)), delay(CLOSE_FLUSH_TIMEOUT)])
       }
     }
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer)
+    this.signingWatch?.stop()
     if (this.state !== 'needs-upgrade') this.state = 'closed'
     this.queue?.stop()
     if (this.base) await this.base.close()

@@ -83,8 +83,14 @@ async function chaos(rng: Prng): Promise<Record<string, unknown>> {
     n.up = false
     note(`restart ${n.name}`)
     // Graceful: close() saves what was typed (pending edits reach the log or fail).
+    // Each step is noted, so a restart that hangs says where.
+    await n.device.offline()
+    note(`${n.name}: network closed`)
+    await n.device.sp.close()
+    note(`${n.name}: storage closed`)
     const device = await n.device.reopen()
     const { doc } = await device.sp.open(NAME)
+    note(`${n.name}: reopened`)
     n.device = device
     n.doc = doc
     if (device.net !== null) nemesis.apply(device.net)
