@@ -11,10 +11,12 @@ import { join } from 'node:path'
 const [dist, home] = process.argv.slice(2)
 const { Swarmpad } = await import(pathToFileURL(join(dist, 'swarmpad.js')).href)
 const { Network } = await import(pathToFileURL(join(dist, 'net', 'network.js')).href)
+const { Invites } = await import(pathToFileURL(join(dist, 'pairing', 'invites.js')).href)
 
 const sp = new Swarmpad({ home, ackInterval: 50 })
 await sp.ready()
 let net = null
+let invites = null
 let joinedAt = 0
 
 const hex = (b) => Buffer.from(b).toString('hex')
@@ -36,7 +38,19 @@ const commands = {
     net = new Network(sp, { bootstrap: [], lan })
     net.on('warning', () => {})
     await net.ready()
+    invites = new Invites(sp, net.swarm)
+    await invites.ready()
     return { device: hex(net.publicKey), lan: net.status().lan }
+  },
+  async invite({ name, role = 'writer' }) {
+    const { code } = await invites.create(name, { role })
+    return { code }
+  },
+  // Pair with an invite code: resolves once the document is in the library.
+  async join({ code, name, timeout = 60000 }) {
+    const t0 = performance.now()
+    const entry = await invites.join(code, { name, timeoutMs: timeout })
+    return { name: entry.name, role: entry.role, ms: performance.now() - t0 }
   },
   async create({ name, text }) {
     const { doc } = await sp.create(name, { text })
@@ -73,6 +87,7 @@ const commands = {
     return net.status()
   },
   async close() {
+    if (invites) await invites.close()
     if (net) await net.close()
     await sp.close()
     setImmediate(() => process.exit(0))
@@ -98,6 +113,7 @@ rl.on('line', async (line) => {
 })
 rl.on('close', async () => {
   try {
+    if (invites) await invites.close()
     if (net) await net.close()
     await sp.close()
   } finally {

@@ -80,6 +80,27 @@ describe.skipIf(reason !== null)('LAN discovery in network namespaces (no bootst
     for (const d of [d1, d2, d3]) await d.stop()
   }, 120_000)
 
+  it('a writer invite made on one device is joined on another over the island LAN (no bootstrap)', async () => {
+    const [n1, n2] = lan!.namespaces
+    const owner = await device(n1!)
+    const guest = await device(n2!)
+    await owner.call('start')
+    await guest.call('start')
+    await owner.call('create', { name: 'plan', text: 'agenda' })
+    const { code } = await owner.call<{ code: string }>('invite', { name: 'plan', role: 'writer' })
+    const joined = await guest.call<{ name: string; role: string; ms: number }>('join', { code, name: 'plan' })
+    expect(joined).toMatchObject({ name: 'plan', role: 'writer' })
+    console.log(`LAN invite -> joined in ${joined.ms.toFixed(0)} ms`)
+    expect((await guest.call<{ writable: boolean }>('waitWritable', { name: 'plan', timeout: 30_000 })).writable).toBe(true)
+    await guest.call('edit', { name: 'plan', at: 99, insert: ' + notes' })
+    for (const d of [owner, guest]) {
+      const r = await d.call<{ reached: boolean; text: string }>('waitText', { name: 'plan', text: 'agenda + notes' })
+      expect(r.text).toBe('agenda + notes')
+    }
+    await owner.stop()
+    await guest.stop()
+  }, 120_000)
+
   it('measures the time from join to the first replicated block on the LAN', async () => {
     const [n1, , , n4] = lan!.namespaces
     const owner = await device(n1!)
