@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module'
 import Corestore from 'corestore'
+import Hypercore from 'hypercore'
 import { SwarmpadError } from '../errors.js'
 
 /// RocksDB's write-ahead-log recovery mode for the storage root: a torn last
@@ -10,15 +10,10 @@ import { SwarmpadError } from '../errors.js'
 /// confirmed as saved (test/integration/storage-damage.test.ts).
 const TOLERATE_CORRUPTED_TAIL_RECORDS = 0
 
-interface StorageFactory {
-  defaultStorage(dir: string, opts: Record<string, unknown>): unknown
-}
-
-/// The Corestore of a storage root. Its storage is made by Hypercore (the
-/// one Corestore itself uses) with the recovery mode above.
+/// The Corestore of a storage root, its storage made by Hypercore (the same
+/// package Corestore uses: a direct dependency of the same range, deduplicated
+/// by npm) with the recovery mode above.
 export function openCorestore(dir: string): Corestore {
-  const corestore = createRequire(import.meta.url).resolve('corestore')
-  const Hypercore = createRequire(corestore)('hypercore') as StorageFactory
   const storage = Hypercore.defaultStorage(dir, { walRecoveryMode: TOLERATE_CORRUPTED_TAIL_RECORDS })
   return new Corestore(storage as string)
 }

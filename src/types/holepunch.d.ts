@@ -12,6 +12,8 @@ declare module 'hypercore' {
   }
 
   export default class Hypercore extends EventEmitter {
+    /// The storage of a directory (hypercore-storage on RocksDB) with options.
+    static defaultStorage(directory: string, opts?: Record<string, unknown>): unknown
     readonly key: Buffer
     readonly discoveryKey: Buffer
     readonly length: number
