@@ -16,8 +16,7 @@ import { parseBootstrap } from '../net/bootstrap.js'
 import { Invites, Members, SwarmPresence, type PresenceSource } from '../pairing/index.js'
 import { toHex } from '../storage/keys.js'
 import b4a from 'b4a'
-import { CollabHub, type InviteProvider } from '../server/collab.js'
-import type { SwarmDocument } from '../sync/document.js'
+import { CollabHub } from '../server/collab.js'
 
 export interface DaemonOptions {
   /// The storage root (see resolveHome()).
@@ -145,7 +144,7 @@ export class Daemon extends Resource {
     // run: pages left open reconnect by themselves after a restart.
     const session = await readDaemonSession(this.paths.session, () => randomBytes(32).toString('base64url'))
     this.token = session.token
-    const hub = new CollabHub(this.swarmpad, this.network, { invites: this.inviteProvider() })
+    const hub = new CollabHub(this.swarmpad, this.network, { invites: this.invites })
     this.hub = this.own(hub)
     const makeServer = (port: number) => {
       const server = new LocalServer({ port, token: this.token, staticDir })
@@ -191,25 +190,6 @@ export class Daemon extends Resource {
     if (this.stopRequested) return
     this.stopRequested = true
     setImmediate(() => void this.close().catch((err) => this.log(`error while stopping: ${errorMessage(err)}`)))
-  }
-
-  /// The page's share dialog makes, lists and cancels invites through this.
-  private inviteProvider(): InviteProvider {
-    const keyOf = (doc: SwarmDocument) => toHex(doc.key)
-    return {
-      create: async (doc, kind) => {
-        const made = await this.invites.create(keyOf(doc), { role: kind })
-        return { id: made.id, kind: made.role, code: made.code, created: Date.now(), expires: made.expires }
-      },
-      list: async (doc) =>
-        this.invites
-          .list(keyOf(doc))
-          .filter((i) => i.state === 'pending' && i.purpose === 'invite')
-          .map((i) => ({ id: i.id, kind: i.role, created: i.created, expires: i.expires })),
-      cancel: async (doc, id) => {
-        await this.invites.cancel(keyOf(doc), id)
-      }
-    }
   }
 
   /// Online from the network's presence channel (bound to the connection and

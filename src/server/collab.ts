@@ -65,8 +65,8 @@ const UPDATES_CHUNK_BYTES = 1024 * 1024
 const REMOTE_CLIENT = '~remote'
 const LOCAL_CLIENT = '~local'
 
-/// Invites come from src/pairing (issue 4). Until it is wired in, the page
-/// shows "not available yet".
+/// What the page's share dialog needs (made from src/pairing's Invites by
+/// invitesFrom()); without it the page shows "not available".
 export interface InviteProvider {
   create(doc: SwarmDocument, kind: InviteKind): Promise<InviteInfo & { code: string }>
   list(doc: SwarmDocument): Promise<InviteInfo[]>

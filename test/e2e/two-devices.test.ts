@@ -265,6 +265,18 @@ describe.skipIf(skip !== null)('two devices in the browser', () => {
       const restored = await converged([pageA, pageB], [A, B], 'the restored text everywhere')
       expect(restored).toBe(earlier)
 
+      step("share: Alice makes a writer invite in the page, sees it listed in her daemon, and cancels it")
+      await pageA.keyboard.press('Escape')
+      await pageA.click('[data-action=share]')
+      await pageA.click('[data-kind=writer]')
+      const code = await pageA.locator('.sp-code').inputValue({ timeout: 15_000 })
+      expect(code).toMatch(/^[a-z0-9]{40,}$/)
+      const listed = async () => ((await (await A.api(`/api/invites?doc=${encodeURIComponent(DOC)}`)).json()) as { invites: Array<{ state: string; kind?: string; role?: string }> }).invites
+      expect((await listed()).filter((i) => i.state === 'pending')).toHaveLength(1)
+      await pageA.locator('#sp-share li button.danger').first().click()
+      await eventually(async () => (await listed()).every((i) => i.state !== 'pending'), 'the invite to be cancelled in the daemon')
+      await pageA.keyboard.press('Escape')
+
       step("Bob closes his page: his cursor leaves Alice's page")
       await pageA.waitForFunction(() => (window as unknown as { swarmpad: { peers(): Array<{ name: string; head: number | null }> } }).swarmpad.peers().some((p) => p.name === 'Bob' && p.head !== null), undefined, { timeout: 30_000 })
       await pageB.close()
