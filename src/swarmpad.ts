@@ -1,4 +1,5 @@
 import Corestore from 'corestore'
+import hypercoreCrypto from 'hypercore-crypto'
 import { access, mkdir } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { Resource } from './resource.js'
@@ -24,10 +25,18 @@ export interface OpenDocument {
   doc: SwarmDocument
 }
 
+/// A library document whose open has started (`document-opening`) and then
+/// failed (`document-open-failed`) or succeeded (`document-open`).
+export interface OpeningDocument {
+  entry: LibraryEntry
+  discoveryKey: Buffer
+}
+
 /// One device's swarmpad: the storage root (locked against other processes),
 /// its Corestore, the library of documents, and the documents open now.
 /// The daemon holds exactly one; the network layer listens to its
-/// `document-open` / `document-close` events to join and leave topics.
+/// `document-opening` / `document-open` / `document-open-failed` /
+/// `document-close` events to join and leave topics.
 export class Swarmpad extends Resource {
   readonly paths: ReturnType<typeof rootPaths>
   readonly library: Library
@@ -162,10 +171,17 @@ export class Swarmpad extends Resource {
 
   private async openEntry(entry: LibraryEntry): Promise<OpenDocument> {
     if (this.closingOrClosed) throw new SwarmpadError('CLOSED', 'swarmpad is closing')
-    const doc = this.newDocument(entry.namespace, fromHex(entry.key), fromHex(entry.encryptionKey))
+    const key = fromHex(entry.key)
+    const doc = this.newDocument(entry.namespace, key, fromHex(entry.encryptionKey))
+    // Opening can need blocks from peers (a view left sparse by a
+    // fast-forward): the network looks for them from now on, not only once
+    // the document is open.
+    const opening: OpeningDocument = { entry, discoveryKey: hypercoreCrypto.discoveryKey(key) }
+    this.emit('document-opening', opening)
     try {
       await doc.ready()
     } catch (err) {
+      this.emit('document-open-failed', opening)
       throw documentStorageError(err, this.paths.cores, entry.name)
     }
     // This device's log never shrinks: fewer blocks than the library last
@@ -173,6 +189,7 @@ export class Swarmpad extends Resource {
     // opens without error, as an older or empty document).
     const have = doc.autobase.local.length
     if (entry.localLength !== undefined && have < entry.localLength) {
+      this.emit('document-open-failed', opening)
       await doc.close().catch(() => {})
       throw new SwarmpadError(
         'STORAGE_CORRUPT',

@@ -3,7 +3,7 @@ import HyperDHT, { type DhtKeyPair } from 'hyperdht'
 import b4a from 'b4a'
 import { Resource } from '../resource.js'
 import { SwarmpadError } from '../errors.js'
-import type { OpenDocument, Swarmpad } from '../swarmpad.js'
+import type { OpenDocument, OpeningDocument, Swarmpad } from '../swarmpad.js'
 import type { SwarmDocument } from '../sync/document.js'
 import { formatBootstrap, type NodeAddress } from './bootstrap.js'
 import { LanDiscovery, type LanStatus } from './lan.js'
@@ -117,6 +117,8 @@ export class Network extends Resource {
   lan: LanDiscovery | null = null
   keyPair!: DhtKeyPair
   private readonly joined = new Map<string, Joined>()
+  /// Topics of documents being opened: joined before the open completes.
+  private readonly early = new Map<string, PeerDiscoverySession>()
   private readonly channels = new Map<SwarmConnection, PresenceConnection>()
   private readonly connected = new Set<string>()
   readonly presenceStats: PresenceStats = emptyPresenceStats()
@@ -124,6 +126,8 @@ export class Network extends Resource {
   private poll: NodeJS.Timeout | null = null
   private lanRefresh: NodeJS.Timeout | null = null
   private readonly onOpen = (open: OpenDocument) => this.join(open)
+  private readonly onOpening = (opening: OpeningDocument) => this.joinEarly(opening.discoveryKey)
+  private readonly onOpenFailed = (opening: OpeningDocument) => void this.leaveEarly(opening.discoveryKey)
   private readonly onClose = (open: OpenDocument) => void this.leave(open.doc)
 
   constructor(swarmpad: Swarmpad, options: NetworkOptions = {}) {
@@ -186,18 +190,23 @@ export class Network extends Resource {
     this.poll = setInterval(() => this.updateStatuses(), STATUS_POLL_MS)
     this.poll.unref()
 
+    this.swarmpad.on('document-opening', this.onOpening)
+    this.swarmpad.on('document-open-failed', this.onOpenFailed)
     this.swarmpad.on('document-open', this.onOpen)
     this.swarmpad.on('document-close', this.onClose)
     for (const open of this.swarmpad.documents) this.join(open)
   }
 
   protected override async _close(): Promise<void> {
+    this.swarmpad.off('document-opening', this.onOpening)
+    this.swarmpad.off('document-open-failed', this.onOpenFailed)
     this.swarmpad.off('document-open', this.onOpen)
     this.swarmpad.off('document-close', this.onClose)
     if (this.heartbeat) clearInterval(this.heartbeat)
     if (this.poll) clearInterval(this.poll)
     if (this.lanRefresh) clearTimeout(this.lanRefresh)
     for (const j of [...this.joined.values()]) await this.leave(j.doc)
+    for (const key of [...this.early.keys()]) await this.leaveEarly(b4a.from(key, 'hex'))
     for (const ch of this.channels.values()) ch.close()
     this.channels.clear()
     // The swarm (and its DHT) and LAN discovery are closed as owned children.
@@ -217,7 +226,8 @@ export class Network extends Resource {
     if (!doc.opened || doc.closingOrClosed) return
     const topic = b4a.toString(doc.discoveryKey, 'hex')
     if (this.joined.has(topic)) return
-    const session = this.swarm.join(doc.discoveryKey, { server: true, client: true })
+    const session = this.early.get(topic) ?? this.swarm.join(doc.discoveryKey, { server: true, client: true })
+    this.early.delete(topic)
     for (const conn of this.channels.keys()) addWakeupStream(doc, conn)
     const presence = new DocumentPresence(doc)
     const j: Joined = { open, doc, topic, session, presence, status: undefined, lastSent: 0, sendTimer: null, relookup: null, publishing: false, listeners: [] }
@@ -246,6 +256,24 @@ export class Network extends Resource {
       if (!this.closingOrClosed && !this.swarm.destroyed) this.swarm.status(doc.discoveryKey)?.refresh().catch(() => {})
     }, RELOOKUP_MS)
     j.relookup.unref()
+  }
+
+  /// Look for the peers of a document that is still opening: its open may
+  /// wait for blocks only they have. Every connection replicates the whole
+  /// Corestore, so finding them is all it takes.
+  private joinEarly(discoveryKey: Uint8Array): void {
+    if (this.closingOrClosed || this.swarm.destroyed) return
+    const topic = b4a.toString(discoveryKey, 'hex')
+    if (this.joined.has(topic) || this.early.has(topic)) return
+    this.early.set(topic, this.swarm.join(discoveryKey, { server: true, client: true }))
+  }
+
+  private async leaveEarly(discoveryKey: Uint8Array): Promise<void> {
+    const topic = b4a.toString(discoveryKey, 'hex')
+    const session = this.early.get(topic)
+    if (!session) return
+    this.early.delete(topic)
+    if (!this.swarm.destroyed) await session.destroy().catch(() => {})
   }
 
   private async leave(doc: SwarmDocument): Promise<void> {

@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import Corestore from 'corestore'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import b4a from 'b4a'
 import { converged, createDevice, eventually, median, shareDocument, testnet, type Device } from '../helpers/net.js'
 import { documentPeers } from '../../src/net/status.js'
@@ -126,6 +129,36 @@ describe('swarm on a loopback testnet', () => {
     // the tail after it (and not the whole history) had to come over.
     expect(held).toBeLessThan(total - SNAPSHOT_INTERVAL)
     console.log(`late joiner holds ${held} of ${total} update entries`)
+  })
+
+  it('a document whose open needs blocks from peers (its view lost them) finds the peers while it opens', async () => {
+    const t = await testnet()
+    const a = await createDevice(t, { name: 'a' })
+    const { doc } = await a.sp.create('sparse')
+    for (let i = 0; i < 40; i++) await doc.edit([{ from: doc.text.length, insert: `line ${i}\n` }]).durable
+    const expected = doc.text.toString()
+    const b = await createDevice(t, { name: 'b' })
+    await b.sp.addDocument({ name: 'sparse', key: doc.key, encryptionKey: doc.encryptionKey, role: 'reader' })
+    const { doc: copy } = await b.sp.open('sparse')
+    await converged([doc, copy], expected, 30_000)
+    const updatesKey = copy.autobase.view.updates.key
+    await b.close()
+    // As after a fast-forward (or a crash before the blocks came): the view
+    // holds none of its entries, and there is no checkpoint to open from.
+    await rm(join(b.dir, 'checkpoints'), { recursive: true, force: true })
+    const raw = new Corestore(join(b.dir, 'cores'))
+    const core = raw.get({ key: updatesKey })
+    await core.ready()
+    await core.clear(0, core.length)
+    expect(await core.has(0)).toBe(false)
+    await raw.close()
+
+    // Before the fix the network joined a document's topic only once it was
+    // open, and this open waited for blocks forever.
+    const again = await createDevice(t, { name: 'b', dir: b.dir })
+    const opened = await Promise.race([again.sp.open('sparse'), new Promise<null>((r) => setTimeout(() => r(null), 20_000))])
+    expect(opened, 'the open to finish').not.toBeNull()
+    expect(opened!.doc.text.toString()).toBe(expected)
   })
 
   it('a device that knows only the discovery key connects but gets no core and no presence', async () => {
