@@ -68,6 +68,9 @@ const MAX_BATCH_STEPS = 4096
 /// How long close() waits for pending edits to reach the log.
 const CLOSE_FLUSH_TIMEOUT = 5000
 
+/// How long open() waits for Autobase to take up a member's writer.
+const WRITABLE_WAIT_MS = 5000
+
 /// How many view blocks are requested at once when reading a range: a view
 /// that is sparse after a fast-forward is read from peers, and one request
 /// at a time would cost a round trip per entry (a joining device read the
@@ -343,6 +346,7 @@ export class SwarmDocument extends Resource {
     this.loaded = true
     this.state = 'open'
     this.scheduleFold()
+    await this.settleWritable()
     if (ackInterval !== 0) {
       this.signingWatch = new SigningWatch(this.base as Autobase<unknown>, undefined, (err) => this.emit('warning', err))
       this.signingWatch.start()
@@ -350,6 +354,20 @@ export class SwarmDocument extends Resource {
     // With a checkpoint and nothing new, the Y.Doc is built on first use
     // (an edit, a remote update, a cursor, a page opening the document):
     // loading it now would only hold up the rest of the daemon's start.
+  }
+
+  /// Autobase can open a member's document before it has taken up the
+  /// device's own writer again (seen after a SIGKILL: the owner's log held a
+  /// block the system had not indexed yet; one update() later it writes).
+  /// A member's open waits for that, a little, so its first edit is not
+  /// refused as "may read but not write".
+  private async settleWritable(): Promise<void> {
+    if (this.base.writable) return
+    const settle = async () => {
+      const self = findMember(await readMembership(this.base.view, this.base.key), this.base.local.key)
+      if (self !== undefined && !self.removed) await this.base.update()
+    }
+    await Promise.race([settle().catch(() => {}), delay(WRITABLE_WAIT_MS)])
   }
 
   protected override async _close(): Promise<void> {

@@ -130,6 +130,9 @@ describe('crash durability: SIGKILL at a random moment, restart on the same stor
           if (hasDoc) {
             // It still takes edits, durably.
             const { doc } = await sp.open('crash')
+            // A member's document is writable once open (after a SIGKILL,
+            // Autobase could take up the owner's writer only at the next update).
+            expect(doc.writable, 'the owner can write right after opening').toBe(true)
             await within(doc.edit([{ from: 0, insert: '⟦after⟧' }]).durable, 10_000, 'an edit after reopening')
             expect(doc.text.toString().startsWith('⟦after⟧')).toBe(true)
           } else expect(check.counts.ok, 'confirmed edits but no document in the library').toBe(0)
