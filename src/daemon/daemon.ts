@@ -163,7 +163,8 @@ export class Daemon extends Resource {
       await server.ready()
     }
     this.server = this.own(server)
-    await writeDaemonSession(this.paths.session, { token: this.token, port: server.port })
+    // Unchanged since the last run (the usual restart): no write.
+    const sessionSaved = session.port === server.port ? Promise.resolve() : writeDaemonSession(this.paths.session, { token: this.token, port: server.port })
 
     this.info = {
       format: 1,
@@ -175,7 +176,7 @@ export class Daemon extends Resource {
       started: this.started,
       network: { bootstrap: bootstrapText, lan: this.options.lan !== false }
     }
-    await writeDaemonInfo(this.paths.daemon, this.info)
+    await Promise.all([sessionSaved, writeDaemonInfo(this.paths.daemon, this.info)])
     phase('server')
     this.log(`listening on http://127.0.0.1:${server.port} (pid ${process.pid}, ${this.swarmpad.documents.length} documents open; ready ${Math.round(performance.now())} ms after the process started: ${phases.join(', ')} ms)`)
   }
