@@ -226,18 +226,40 @@ export class Daemon extends Resource {
   }
 
   /// Open every library document, so it keeps syncing while no editor is open.
+  /// Open every library document, a few at a time. The daemon waits for
+  /// them at most LIBRARY_OPEN_WAIT_MS: a document whose open needs blocks
+  /// only absent peers have (a view left sparse) keeps opening in the
+  /// background and joins the network when it is open, instead of holding up
+  /// the daemon and every other document.
   private async openLibrary(): Promise<void> {
-    for (const entry of this.swarmpad.library.list()) {
-      try {
-        await this.swarmpad.open(entry.key)
-      } catch (err) {
-        const error = errorMessage(err)
-        this.failed.push({ name: entry.name, key: entry.key, error })
-        this.log(`cannot open ${entry.name}: ${error}`)
+    const queue = this.swarmpad.library.list()
+    const worker = async () => {
+      for (let entry = queue.shift(); entry !== undefined; entry = queue.shift()) {
+        try {
+          await this.swarmpad.open(entry.key)
+        } catch (err) {
+          if (this.closingOrClosed) return
+          const error = errorMessage(err)
+          this.failed.push({ name: entry.name, key: entry.key, error })
+          this.log(`cannot open ${entry.name}: ${error}`)
+        }
       }
     }
+    const all = Promise.all(Array.from({ length: LIBRARY_OPEN_CONCURRENCY }, worker)).then(() => true)
+    const late = !(await Promise.race([all, new Promise<false>((resolve) => setTimeout(() => resolve(false), LIBRARY_OPEN_WAIT_MS).unref())]))
+    if (!late) return
+    const pending = this.swarmpad.library.list().length - this.swarmpad.documents.length - this.failed.length
+    this.log(`still opening ${pending} document(s) after ${LIBRARY_OPEN_WAIT_MS / 1000} s (waiting for peers that have their blocks); starting without them`)
+    void all.then(() => {
+      if (!this.closingOrClosed) this.log('every library document is open now')
+    })
   }
 }
+
+/// Library documents opened at once when the daemon starts.
+const LIBRARY_OPEN_CONCURRENCY = 4
+/// How long the daemon's start waits for its library documents to open.
+const LIBRARY_OPEN_WAIT_MS = 10_000
 
 function keyHex(key: string): string | null {
   const parsed = parseKey(key)

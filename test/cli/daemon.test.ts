@@ -1,7 +1,9 @@
 // The daemon's life: started on demand, found again, replaced when stale or
 // crashed (nothing lost), one per storage root, stopped cleanly.
 import { describe, expect, it } from 'vitest'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
+import Corestore from 'corestore'
+import { Swarmpad } from '../../src/swarmpad.js'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { alive, cliNet, waitFor } from '../helpers/cli.js'
@@ -35,6 +37,37 @@ describe('the daemon', () => {
     await d.ok(['stop'])
     expect(await d.ok(['cat', 'notes'])).toBe(text + 'three\n')
   })
+
+  it('a document whose open waits for absent peers does not hold up the daemon or the other documents', async () => {
+    const net = await cliNet()
+    const d = await net.device()
+    await d.ok(['new', 'stuck'])
+    await d.ok(['write', 'stuck'], { input: 'needs its blocks\n' })
+    await d.ok(['new', 'fine'])
+    await d.ok(['write', 'fine'], { input: 'all here\n' })
+    await d.ok(['stop'])
+    // Take the blocks of 'stuck's view away (as a fast-forward leaves a
+    // view) and its checkpoint: its open now waits for a peer that has them,
+    // and there is none.
+    const sp = new Swarmpad({ home: d.home })
+    await sp.ready()
+    const updatesKey = (await sp.open('stuck')).doc.autobase.view.updates.key
+    await sp.close()
+    await rm(join(d.home, 'checkpoints'), { recursive: true, force: true })
+    const raw = new Corestore(join(d.home, 'cores'))
+    const core = raw.get({ key: updatesKey })
+    await core.ready()
+    await core.clear(0, core.length)
+    await raw.close()
+
+    // The daemon starts (after waiting a while for 'stuck') and serves the rest.
+    expect(await d.ok(['cat', 'fine'], { timeout: 60_000 })).toBe('all here\n')
+    expect(await readFile(join(d.home, 'daemon.log'), 'utf8')).toMatch(/still opening 1 document/)
+    // ls and status still list it (and do not wait for it).
+    expect(await d.ok(['ls'], { timeout: 30_000 })).toMatch(/^stuck\s/m)
+    expect(await d.ok(['status'], { timeout: 30_000 })).toMatch(/stuck/)
+    await d.ok(['stop'])
+  }, 120_000)
 
   it('a stale or damaged daemon.json is replaced; a reused pid that does not answer is not trusted', async () => {
     const net = await cliNet()
