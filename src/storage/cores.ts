@@ -20,7 +20,7 @@ export function openCorestore(dir: string): Corestore {
 
 /// Words of RocksDB's and the storage layer's errors about damaged or
 /// missing files (as opposed to errors of the document itself).
-const STORAGE_TROUBLE = /corrupt|checksum|\bcrc\b|magic number|\bblob\b|\bsst\b|manifest|no such file|io error|while (open|stat|read)/i
+const STORAGE_TROUBLE = /corrupt|checksum|column family|\bcrc\b|magic number|\bblob\b|\bsst\b|manifest|no such file|io error|while (open|stat|read)/i
 
 /// An error met while reading a document from the storage root at `cores`,
 /// as the user should see it: damaged storage names the path and the next

@@ -7,7 +7,7 @@ import { Swarmpad } from '../../src/swarmpad.js'
 import { CollabHub } from '../../src/server/collab.js'
 import type { SwarmDocument } from '../../src/sync/document.js'
 import { connect, createDoc, eventually } from '../helpers/docs.js'
-import { iterations, seeded, type Prng } from '../helpers/prng.js'
+import { iterations, Prng, seeded } from '../helpers/prng.js'
 import { tmpDir } from '../helpers/tmp.js'
 import { settle, SimTab } from './collab-harness.js'
 
@@ -236,6 +236,16 @@ describe('collab authority', () => {
   test('remote edits from another device interleave with tabs', async (ctx) => {
     const rng = seeded(ctx)
     for (let i = 0; i < iterations(2); i++) await run(rng.fork(), { tabs: 2, steps: 250, deletes: true, peer: true, restarts: 0 })
+  })
+
+  // Known open bug (found 2026-11-26 by a CI run): with this seed a tab,
+  // after an authority restart and pushes refused as STALE_EPOCH, pushes two
+  // updates the new run had already accepted (seqs 9 and 10) again as seqs
+  // 11 and 12, although the reset welcome said "applied 10": the text holds
+  // them twice. Opt-in until fixed (SWARMPAD_KNOWN_BUGS=1).
+  test.skipIf(process.env.SWARMPAD_KNOWN_BUGS !== '1')('known bug: seed 681884375 doubles two updates after an authority restart', async () => {
+    const rng = new Prng(681884375)
+    for (let i = 0; i < 3; i++) await run(rng.fork(), { tabs: 3, steps: 300, deletes: false, peer: false, restarts: 2 })
   })
 
   test('authority restarts: tabs resend what was not confirmed, nothing lost or doubled', async (ctx) => {
