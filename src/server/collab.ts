@@ -270,6 +270,10 @@ export class DocAuthority {
   readonly tabs = new Set<Tab>()
   /// Highest seq accepted per clientID, and the durability of its newest update.
   private readonly lastSeq = new Map<string, number>()
+  /// Seqs per clientID that must never be applied (again): those an earlier
+  /// run saw, and those a tab used before a reset join (it renumbers what it
+  /// resends). Kept apart from lastSeq, which says what was *applied*.
+  private readonly refuseThrough = new Map<string, number>()
   private readonly lastDurable = new Map<string, Promise<void>>()
   /// Set while this authority edits the document for a tab.
   private attributing: { clientID: string; seq: number } | null = null
@@ -344,7 +348,7 @@ export class DocAuthority {
   // --- joining ---
 
   /// Welcome a tab. `resume`: the tab's epoch and version, if it had one.
-  async join(tab: Tab, resume: { epoch: string; version: number } | null): Promise<void> {
+  async join(tab: Tab, resume: { epoch: string; version: number } | null, nextSeq = 0, jid?: number): Promise<void> {
     const canResume =
       resume !== null &&
       resume.epoch === this.epoch &&
@@ -357,6 +361,7 @@ export class DocAuthority {
     let welcome: WelcomeMessage
     const base = {
       type: 'welcome' as const,
+      ...(jid !== undefined ? { jid } : {}),
       doc: tab.ref,
       name: this.name,
       key: this.key,
@@ -378,8 +383,11 @@ export class DocAuthority {
       const applied = Math.max(this.lastSeq.get(tab.clientID) ?? -1, this.journal.appliedThrough(tab.clientID))
       // Seqs an earlier run saw are never applied again (the tab numbers
       // what it resends anew, above every seq it used).
-      const prior = this.journal.lastSeq(tab.clientID)
-      if (prior > (this.lastSeq.get(tab.clientID) ?? -1)) this.lastSeq.set(tab.clientID, prior)
+      // Nor are seqs the tab used before this join (it renumbers what it
+      // resends from nextSeq on): a push of them still on its way, or
+      // replayed, would otherwise apply them a second time.
+      const prior = Math.max(this.journal.lastSeq(tab.clientID), nextSeq - 1)
+      if (prior > this.refused(tab.clientID)) this.refuseThrough.set(tab.clientID, prior)
       tab.sent = this.version
       welcome = { ...base, version: this.version, mode: 'reset', text: this.doc.text.toString(), applied }
     }
@@ -449,7 +457,9 @@ export class DocAuthority {
       // Otherwise behind: the tab catches up (it rebases its own changes) and pushes again.
       if (!own) return ack(false)
       todo = updates.slice(gap.length)
-    } else if (updates[0]!.seq <= (this.lastSeq.get(tab.clientID) ?? -1)) {
+      // What follows the repeated ones must be new too (not a replay).
+      if (todo.length > 0 && todo[0]!.seq <= this.refused(tab.clientID)) return ack(false)
+    } else if (updates[0]!.seq <= this.refused(tab.clientID)) {
       // A replay of updates already accepted (same clientID, seq not newer).
       return ack(false)
     }
@@ -502,6 +512,11 @@ export class DocAuthority {
     this.lastDurable.set(clientID, durable)
   }
 
+  /// The highest seq of `clientID` that a push may not carry first.
+  private refused(clientID: string): number {
+    return Math.max(this.lastSeq.get(clientID) ?? -1, this.refuseThrough.get(clientID) ?? -1)
+  }
+
   /// Remember the newest seq of a tab (the most recent MAX_CLIENTS tabs).
   private noteSeq(clientID: string, seq: number): void {
     this.lastSeq.delete(clientID)
@@ -511,6 +526,7 @@ export class DocAuthority {
       if (![...this.tabs].some((t) => t.clientID === oldest)) {
         this.lastSeq.delete(oldest)
         this.lastDurable.delete(oldest)
+        this.refuseThrough.delete(oldest)
       }
     }
   }
@@ -1001,7 +1017,7 @@ export class Connection {
     const authority = this.hub.authority(open)
     const tab = new Tab(this, authority, msg.doc, msg.clientID)
     this.tabs.set(msg.doc, tab)
-    await authority.join(tab, msg.resume)
+    await authority.join(tab, msg.resume, msg.nextSeq ?? 0, msg.jid)
   }
 
   dropTab(tab: Tab): void {

@@ -151,7 +151,7 @@ export type BlameRun = [number, number, number]
 export type ClientMessage =
   | { type: 'documents'; rid?: number }
   | { type: 'create'; rid: number; name: string }
-  | { type: 'join'; doc: string; clientID: string; resume: { epoch: string; version: number } | null }
+  | { type: 'join'; doc: string; clientID: string; resume: { epoch: string; version: number } | null; nextSeq?: number; jid?: number }
   | { type: 'leave'; doc: string }
   | { type: 'push'; doc: string; rid: number; epoch: string; version: number; updates: PushedUpdate[] }
   | { type: 'presence'; doc: string; epoch: string; version: number; anchor: number; head: number }
@@ -180,6 +180,9 @@ export interface WelcomeMessage {
   /// `updates` messages. `reset`: the tab starts over from `text`; its
   /// unconfirmed updates with seq <= `applied` are already in it.
   mode: 'resume' | 'reset'
+  /// The `jid` of the join this answers: a tab that joined again since
+  /// ignores the answers to its earlier joins.
+  jid?: number
   text?: string
   applied?: number
   writable: boolean
@@ -210,7 +213,7 @@ export type ParseResult = { ok: true; message: ClientMessage } | { ok: false; co
 const MESSAGE_FIELDS: Record<ClientMessage['type'], readonly string[]> = {
   documents: ['rid?'],
   create: ['rid', 'name'],
-  join: ['doc', 'clientID', 'resume'],
+  join: ['doc', 'clientID', 'resume', 'nextSeq?', 'jid?'],
   leave: ['doc'],
   push: ['doc', 'rid', 'epoch', 'version', 'updates'],
   presence: ['doc', 'epoch', 'version', 'anchor', 'head'],
@@ -285,6 +288,8 @@ function checkMessage(v: unknown): ClientMessage {
         checkString(r.epoch, 'resume.epoch', 1, 64)
         checkNumber(r.version, 'resume.version')
       }
+      if (v.nextSeq !== undefined && (!Number.isSafeInteger(v.nextSeq) || (v.nextSeq as number) < 0)) fail('bad-field: nextSeq')
+      if (v.jid !== undefined && (!Number.isSafeInteger(v.jid) || (v.jid as number) < 0)) fail('bad-field: jid')
       break
     }
     case 'push': {

@@ -64,6 +64,8 @@ export class CollabClient {
   /// Highest seq the authority acknowledged in this connection.
   private acceptedSeq = -1
   private nextSeq = 0
+  /// Id of the latest join sent (welcomes echo it).
+  private joinId = 0
   private readonly seqOf = new WeakMap<Transaction, number>()
   private recent: Array<{ version: number; changes: ChangeSet }> = []
   private pendingPresence: PendingPresence | null = null
@@ -89,7 +91,10 @@ export class CollabClient {
     this.acceptedSeq = -1
     this.behindAt = -1
     const resume = this.epoch !== null ? { epoch: this.epoch, version: getSyncedVersion(this.host.state) } : null
-    send(JSON.stringify({ type: 'join', doc: this.doc, clientID: this.clientID, resume }))
+    // nextSeq: every seq below it was used before this join; a reset renumbers
+    // what is unconfirmed from nextSeq on, so the authority refuses them all
+    // from now on (a push of them still on its way would double them).
+    send(JSON.stringify({ type: 'join', doc: this.doc, clientID: this.clientID, resume, nextSeq: this.nextSeq, jid: ++this.joinId }))
   }
 
   disconnected(): void {
@@ -151,6 +156,10 @@ export class CollabClient {
   }
 
   private welcome(msg: WelcomeMessage): void {
+    // The answer to a join we have sent again since: the state it describes
+    // may predate pushes we made after an earlier welcome. The latest join's
+    // answer follows.
+    if (msg.jid !== undefined && msg.jid !== this.joinId) return
     if (msg.mode === 'resume' && this.epoch === msg.epoch && this.confirmed !== null) {
       this.stats.resumes++
     } else {

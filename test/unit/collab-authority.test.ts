@@ -238,12 +238,14 @@ describe('collab authority', () => {
     for (let i = 0; i < iterations(2); i++) await run(rng.fork(), { tabs: 2, steps: 250, deletes: true, peer: true, restarts: 0 })
   })
 
-  // Known open bug (found 2026-11-26 by a CI run): with this seed a tab,
-  // after an authority restart and pushes refused as STALE_EPOCH, pushes two
-  // updates the new run had already accepted (seqs 9 and 10) again as seqs
-  // 11 and 12, although the reset welcome said "applied 10": the text holds
-  // them twice. Opt-in until fixed (SWARMPAD_KNOWN_BUGS=1).
-  test.skipIf(process.env.SWARMPAD_KNOWN_BUGS !== '1')('known bug: seed 681884375 doubles two updates after an authority restart', async () => {
+  // Regression (found 2026-11-26 by a CI run): a tab that joined twice in a
+  // row (a resync after a stale push) reset on the first welcome, pushed its
+  // edits under new seqs, then reset again on the second welcome, which
+  // predated those pushes, and pushed the same edits a third time: the text
+  // held them twice. Welcomes now echo the join's id (a tab ignores answers
+  // to earlier joins) and a reset join tells the authority which seqs the tab
+  // used before it (never applied from then on).
+  test('regression: seed 681884375, two joins in a row around an authority restart, nothing doubled', async () => {
     const rng = new Prng(681884375)
     for (let i = 0; i < 3; i++) await run(rng.fork(), { tabs: 3, steps: 300, deletes: false, peer: false, restarts: 2 })
   })
