@@ -46,10 +46,14 @@ describe('two devices', () => {
     console.log(`two devices: join ${joinMs.toFixed(0)} ms; a write -> the same text on both ${syncMs.toFixed(0)} ms`)
 
     // Members, names and online state, as each device sees them.
+    let members = ''
     await waitFor(async () => {
-      const m = JSON.parse(await ann.ok(['members', 'notes', '--json'])) as { members: Array<{ name: string; role: string; online: boolean; self: boolean }> }
+      members = await ann.ok(['members', 'notes', '--json'])
+      const m = JSON.parse(members) as { members: Array<{ name: string; role: string; online: boolean; self: boolean }> }
       return m.members.some((x) => x.name === 'Bob' && x.role === 'writer' && x.online) && m.members.some((x) => x.name === 'Ann' && x.self && x.role === 'owner')
-    }, "Bob's name and presence on Ann's device", 30_000)
+    }, "Bob's name and presence on Ann's device", 60_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}: Ann's members ${members}\n${await ann.ok(['status'])}${await bob.ok(['members', key, '--json'])}\n${await logTail(ann.home)}${await logTail(bob.home)}`)
+    })
     await waitFor(async () => /^ {2}notes +synced with 1 peer, 2 members/m.test(await ann.ok(['status'])), 'Ann synced with Bob', 30_000)
     expect(await bob.ok(['ls'])).toMatch(/^shared\s+writer\s+\d+ chars\s+2\s+1\s+synced with 1 peer$/m)
     expect(await ann.ok(['invites', 'notes'])).toMatch(/\swriter\s+used\s.*\s[a-z0-9]{8}$/m)
