@@ -1,8 +1,8 @@
 // The daemon's life: started on demand, found again, replaced when stale or
 // crashed (nothing lost), one per storage root, stopped cleanly.
 import { describe, expect, it } from 'vitest'
-import { readFile, rm, writeFile } from 'node:fs/promises'
-import Corestore from 'corestore'
+import { readFile, writeFile } from 'node:fs/promises'
+import { emptyUpdatesView } from '../helpers/sparse.js'
 import { Swarmpad } from '../../src/swarmpad.js'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -53,12 +53,7 @@ describe('the daemon', () => {
     await sp.ready()
     const updatesKey = (await sp.open('stuck')).doc.autobase.view.updates.key
     await sp.close()
-    await rm(join(d.home, 'checkpoints'), { recursive: true, force: true })
-    const raw = new Corestore(join(d.home, 'cores'))
-    const core = raw.get({ key: updatesKey })
-    await core.ready()
-    await core.clear(0, core.length)
-    await raw.close()
+    await emptyUpdatesView(d.home, updatesKey)
 
     // The daemon starts (after waiting a while for 'stuck') and serves the rest.
     expect(await d.ok(['cat', 'fine'], { timeout: 60_000 })).toBe('all here\n')
