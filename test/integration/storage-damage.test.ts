@@ -283,7 +283,7 @@ async function damageEach(rng: Prng, dir: string, root: string, home: string, te
         let outcome = opened.outcome
         if (outcome === 'WRONG' && root === 'crashed' && kind === 'truncate' && /^cores\/db\/[0-9]+\.log$/.test(file)) outcome = 'log-tail'
         cases.push({ root, file, damage: kind, outcome, detail: opened.detail ? `${detail}; ${opened.detail}` : detail })
-        await rm(copy, { recursive: true, force: true })
+        await rm(copy, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
       }
     }
   }
@@ -309,7 +309,7 @@ describe('storage damage: truncated, zeroed, bit-flipped and deleted files in a 
         await cp(home, plain, { recursive: true })
         const copied = await openAndClassify(plain, text, peer)
         cases.push({ root: 'closed', file: '(whole root copied)', damage: 'copy', outcome: copied.outcome, detail: copied.detail })
-        await rm(plain, { recursive: true, force: true })
+        await rm(plain, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
         await damageEach(rng, dir, 'closed', home, text, peer, 'notes', cases)
       } finally {
         await peer.close()

@@ -73,7 +73,12 @@ describe.skipIf(reason !== null)('LAN discovery in network namespaces (no bootst
       const r = await d.call<{ reached: boolean; text: string }>('waitText', { name: 'notes', text: '# B:island!' })
       expect(r.text).toBe('# B:island!')
     }
-    const status = await d1.call<{ peers: number; bootstrap: string; lan: { discovered: number } }>('status')
+    // Connections can still be settling (a replaced duplicate): ask until both peers show, for a while.
+    let status = await d1.call<{ peers: number; bootstrap: string; lan: { discovered: number } }>('status')
+    for (let i = 0; i < 100 && status.peers !== 2; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      status = await d1.call<{ peers: number; bootstrap: string; lan: { discovered: number } }>('status')
+    }
     expect(status.bootstrap).toBe('none')
     expect(status.peers).toBe(2)
     expect(status.lan.discovered).toBeGreaterThanOrEqual(2)
