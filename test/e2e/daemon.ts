@@ -1,50 +1,17 @@
 // Real `swarmpad daemon` processes for browser tests: started from the built
 // CLI (bin/swarmpad.js -> dist/), on a loopback testnet only (SWARMPAD_BOOTSTRAP
 // names 127.0.0.1 nodes, SWARMPAD_LAN=0), killable with SIGKILL.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { onTestFinished } from 'vitest'
+import { ensureBuilt } from '../helpers/build.js'
+
+export { ensureBuilt }
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
-
-function newest(dir: string, ext: string): number {
-  let t = 0
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    if (e.isDirectory()) t = Math.max(t, newest(p, ext))
-    else if (e.name.endsWith(ext)) t = Math.max(t, statSync(p).mtimeMs)
-  }
-  return t
-}
-
-function mtime(p: string): number {
-  return existsSync(p) ? statSync(p).mtimeMs : 0
-}
-
-/// Build dist/ (CLI, daemon, page) if it is missing or older than src/.
-/// `npm install` builds it; this only keeps a working tree's tests honest.
-export function ensureBuilt(): void {
-  const srcTime = newest(join(root, 'src'), '.ts')
-  const cliTime = mtime(join(root, 'dist/cli/main.js'))
-  const hubTime = mtime(join(root, 'dist/server/collab.js'))
-  if (cliTime === 0 || hubTime === 0 || Math.min(cliTime, hubTime) < srcTime || process.env.CI === undefined) {
-    // Outside CI (where `npm ci` just built it) always recompile: a working
-    // tree shared with other builds can hold a mixed dist/. tsc emits even
-    // when another part of the tree has type errors; only a missing output is fatal.
-    spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: root, stdio: 'ignore' })
-  }
-  const webTime = mtime(join(root, 'dist/web/app.js'))
-  if (webTime === 0 || webTime < newest(join(root, 'src/web'), '') || webTime < mtime(join(root, 'src/server/protocol.ts'))) {
-    const r = spawnSync(process.execPath, ['scripts/build-web.mjs'], { cwd: root, encoding: 'utf8' })
-    if (r.status !== 0) throw new Error(`building the page failed: ${r.stderr}`)
-  }
-  for (const f of ['dist/cli/main.js', 'dist/server/collab.js', 'dist/web/app.js']) {
-    if (!existsSync(join(root, f))) throw new Error(`${f} is missing after the build`)
-  }
-}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

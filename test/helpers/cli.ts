@@ -5,17 +5,19 @@
 // discovery off: no daemon a test starts ever reaches the public DHT or
 // multicasts on a real interface. Daemons are stopped when the test ends
 // (SIGTERM, then SIGKILL), before the testnet is destroyed, even on failure.
-import { spawn, execFileSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises'
-import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { request } from 'node:http'
 import { onTestFinished } from 'vitest'
+import { ensureBuilt } from './build.js'
 import createTestnet from 'hyperdht/testnet'
 
 export const ROOT = resolve(import.meta.dirname, '..', '..')
 export const BIN = join(ROOT, 'bin', 'swarmpad.js')
+export { ensureBuilt }
 
 export interface RunResult {
   code: number | null
@@ -57,52 +59,6 @@ export interface CliDevice {
 export interface CliNet {
   bootstrap: string
   device(opts?: { home?: string }): Promise<CliDevice>
-}
-
-let built = false
-
-/// Build dist/ when a source file is newer than the built CLI (tests run the real binary).
-export function ensureBuilt(): void {
-  if (built) return
-  built = true
-  const main = join(ROOT, 'dist', 'cli', 'main.js')
-  let builtAt = 0
-  try {
-    builtAt = statSync(main).mtimeMs
-  } catch {}
-  const newest = newestSource(join(ROOT, 'src'))
-  if (builtAt >= newest) return
-  try {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', ROOT], { stdio: 'pipe' })
-  } catch (err) {
-    // tsc emits even with type errors elsewhere in the tree; the CLI tests say what they see.
-    const out = String((err as { stdout?: Buffer }).stdout ?? '')
-    if (!statExists(main)) throw new Error(`building swarmpad failed:\n${out}`)
-  }
-}
-
-function statExists(path: string): boolean {
-  try {
-    statSync(path)
-    return true
-  } catch {
-    return false
-  }
-}
-
-function newestSource(dir: string): number {
-  let newest = 0
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name)
-      const s = statSync(p)
-      if (s.isDirectory()) {
-        if (name !== 'web') walk(p)
-      } else if (name.endsWith('.ts')) newest = Math.max(newest, s.mtimeMs)
-    }
-  }
-  walk(dir)
-  return newest
 }
 
 /// A loopback testnet and devices on it; everything is torn down when the test ends.
