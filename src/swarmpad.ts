@@ -45,6 +45,8 @@ export class Swarmpad extends Resource {
   private readonly options: SwarmpadOptions
   private readonly openDocs = new Map<string, OpenDocument>()
   private readonly pendingOpens = new Map<string, Promise<OpenDocument>>()
+  /// Entries (by key) whose name is being pointed at another document.
+  private readonly moves = new Map<string, Promise<void>>()
 
   constructor(options: SwarmpadOptions) {
     super()
@@ -158,7 +160,12 @@ export class Swarmpad extends Resource {
 
   /// Open a document of the library by local name or key (memoised).
   async open(nameOrKey: string): Promise<OpenDocument> {
-    const entry = this.library.resolve(nameOrKey)
+    let entry = this.library.resolve(nameOrKey)
+    // A name being moved to a successor opens the successor, not the old one again.
+    for (let move = this.moves.get(entry.key); move !== undefined; move = this.moves.get(entry.key)) {
+      await move
+      entry = this.library.resolve(nameOrKey)
+    }
     const existing = this.openDocs.get(entry.key)
     if (existing) return existing
     let pending = this.pendingOpens.get(entry.key)
@@ -218,6 +225,33 @@ export class Swarmpad extends Resource {
     this.emit('document-close', open)
   }
 
+  /// Point a library name at another document (a re-key's successor):
+  /// close the open document, replace the entry, and only then announce the
+  /// close, so whoever reopens the name on `document-close` (a page) gets the
+  /// successor. Opens of the name meanwhile wait for the move.
+  async moveDocument(name: string, next: LibraryEntry): Promise<void> {
+    const entry = this.library.resolve(name)
+    if (this.moves.has(entry.key)) throw new SwarmpadError('BAD_ARGUMENT', `"${entry.name}" is being moved already`)
+    let open: OpenDocument | undefined
+    const move = (async () => {
+      await this.pendingOpens.get(entry.key)?.catch(() => {})
+      open = this.openDocs.get(entry.key)
+      if (open) {
+        this.openDocs.delete(entry.key)
+        await open.doc.close()
+        await this.recordLength(entry.key, open.doc).catch(() => {})
+      }
+      await this.library.replace(entry.name, next)
+    })()
+    this.moves.set(entry.key, move.catch(() => {}))
+    try {
+      await move
+    } finally {
+      this.moves.delete(entry.key)
+      if (open) this.emit('document-close', open)
+    }
+  }
+
   /// Keep the library's record of this device's log length (see openEntry)
   /// close behind: soon after the log first grows, then at most every
   /// RECORD_LENGTH_MS, and at close.
@@ -244,7 +278,7 @@ export class Swarmpad extends Resource {
 
   private async recordLength(key: string, doc: SwarmDocument): Promise<void> {
     const entry = this.library.find(key)
-    const length = doc.autobase.local.length
+    const length = doc.localLength
     if (entry === undefined || length <= (entry.localLength ?? 0)) return
     await this.library.update(entry.name, { localLength: length })
   }

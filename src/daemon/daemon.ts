@@ -144,7 +144,7 @@ export class Daemon extends Resource {
     // run: pages left open reconnect by themselves after a restart.
     const session = await readDaemonSession(this.paths.session, () => randomBytes(32).toString('base64url'))
     this.token = session.token
-    const hub = new CollabHub(this.swarmpad, this.network, { invites: this.invites })
+    const hub = new CollabHub(this.swarmpad, this.network, { invites: this.invites, members: this.members })
     this.hub = this.own(hub)
     const makeServer = (port: number) => {
       const server = new LocalServer({ port, token: this.token, staticDir })

@@ -725,17 +725,8 @@ export class Invites extends Resource {
         throw err
       }
       const current = this.swarmpad.library.resolve(entry.name)
-      await this.swarmpad.closeDocument(entry.name)
-      const next: LibraryEntry = {
-        ...current,
-        key: keyHex,
-        namespace,
-        encryptionKey: toHex(encryptionKey),
-        role: 'owner',
-        previous: [...(current.previous ?? []), { key: current.key, namespace: current.namespace, encryptionKey: current.encryptionKey, movedAt: this.now() }]
-      }
-      delete next.movedTo
-      await this.swarmpad.library.replace(entry.name, next)
+      const next = successorEntry(current, { key: keyHex, namespace, encryptionKey: toHex(encryptionKey), role: 'owner' }, this.now())
+      await this.swarmpad.moveDocument(entry.name, next)
       await this.chore()
       await this.swarmpad.open(entry.name)
     })
@@ -854,23 +845,14 @@ export class Invites extends Resource {
     const profile = old.closingOrClosed ? null : findMember(await old.membership(), old.writerKey) ?? null
     if (!old.closingOrClosed) await old.flush().catch(() => {})
     const mine = old.closingOrClosed ? noticed : old.text.toString()
-    await this.swarmpad.closeDocument(entry.name)
-    const next: LibraryEntry = {
-      ...current,
-      key: toHex(auth.key),
-      namespace,
-      encryptionKey: toHex(auth.encryptionKey),
-      role: invite.role,
-      previous: [...(current.previous ?? []), { key: current.key, namespace: current.namespace, encryptionKey: current.encryptionKey, movedAt: this.now() }]
-    }
-    delete next.movedTo
-    await this.swarmpad.library.replace(entry.name, next)
+    const next = successorEntry(current, { key: toHex(auth.key), namespace, encryptionKey: toHex(auth.encryptionKey), role: invite.role }, this.now())
+    await this.swarmpad.moveDocument(entry.name, next)
     const { doc } = await this.swarmpad.open(entry.name)
     if (!(await waitWritable(doc, 60_000, this.aborter.signal))) return
     await doc.setProfile({ name: profile?.name ?? '', color: profile?.color ?? '', device: b4a.from(this.swarm.keyPair.publicKey) })
     // Edits typed into the old document after this device noticed the move:
     // rebase them over what the successor holds now.
-    if (mine !== noticed) carryOver(doc, noticed, mine)
+    if (mine !== noticed) await carryOver(doc, noticed, mine)
   }
 
   // --- helpers ---
@@ -905,6 +887,19 @@ function shortId(id: Uint8Array): string {
   return z32.encode(id).slice(0, 10)
 }
 
+/// The library entry of a re-key's successor, under the old entry's name:
+/// the old document goes to `previous`. Nothing of the old document's own log
+/// carries over: the successor's log starts empty (a `localLength` kept from
+/// the old log made the successor's open report lost data).
+export function successorEntry(current: LibraryEntry, successor: Pick<LibraryEntry, 'key' | 'namespace' | 'encryptionKey' | 'role'>, now: number): LibraryEntry {
+  const { movedTo: _movedTo, localLength: _localLength, ...kept } = current
+  return {
+    ...kept,
+    ...successor,
+    previous: [...(current.previous ?? []), { key: current.key, namespace: current.namespace, encryptionKey: current.encryptionKey, movedAt: now }]
+  }
+}
+
 function newEntry(name: string, key: Uint8Array, namespace: string, encryptionKey: Uint8Array, role: LibraryEntry['role'], now: number): LibraryEntry {
   return { name, key: toHex(key), namespace, encryptionKey: toHex(encryptionKey), role, created: now, lastOpened: now }
 }
@@ -923,7 +918,16 @@ export async function waitWritable(doc: SwarmDocument, ms: number, signal?: Abor
 
 /// Apply the edits that turned `base` into `mine` to `doc`, rebased over the
 /// difference between `base` and the document's current text.
-export function carryOver(doc: SwarmDocument, base: string, mine: string): void {
+///
+/// The current text is read once the view is folded into it: a follower's
+/// successor is writable as soon as the owner's add-writer block is in the
+/// view (the seed comes before it in the owner's log), but the text shows the
+/// seed only after the fold that follows. Rebasing over the unfolded, empty
+/// text put the carried edit next to the seed in Yjs order, after the whole
+/// seed about one time in two.
+export async function carryOver(doc: SwarmDocument, base: string, mine: string): Promise<void> {
+  await doc.update().catch(() => {})
+  if (doc.closingOrClosed) return
   const current = doc.text.toString()
   const ours = changeSetOf(diffChanges(base, mine), base.length)
   const theirs = changeSetOf(diffChanges(base, current), base.length)

@@ -32,6 +32,7 @@ import {
   type InviteKind,
   type MemberInfo,
   type PresencePeer,
+  type RemoveInfo,
   type ServerMessage,
   type WelcomeMessage
 } from './protocol.js'
@@ -76,6 +77,41 @@ export interface InviteProvider {
 export interface CollabHubOptions {
   /// src/pairing's Invites (adapted with invitesFrom()); none: "not available yet".
   invites?: unknown
+  /// src/pairing's Members (adapted with removerFrom()): removing with a
+  /// re-key needs it; without it the page removes without re-keying only.
+  members?: unknown
+}
+
+/// What the page's members dialog needs to remove someone, with or without a re-key.
+export interface MemberRemover {
+  remove(doc: SwarmDocument, key: Uint8Array, rekey: boolean): Promise<RemoveInfo>
+}
+
+/// The part of src/pairing's Members the page uses.
+interface MembersShape {
+  remove(doc: string, who: Uint8Array, opts: { rekey?: boolean }): Promise<{ rekey: { key: string; sealed: string[]; unreachable: string[] } | null }>
+}
+
+/// Adapt src/pairing's Members (remove by document key) to the page's needs;
+/// anything else: removal without re-key, straight on the document.
+export function removerFrom(v: unknown): MemberRemover {
+  const o = v as Record<string, unknown> | null
+  if (typeof o === 'object' && o !== null && typeof o.remove === 'function') {
+    const members = v as MembersShape
+    return {
+      async remove(doc, key, rekey) {
+        const r = await members.remove(b4a.toString(doc.key, 'hex'), key, { rekey })
+        return { rekey: r.rekey === null ? null : { key: r.rekey.key, sealed: r.rekey.sealed.length, unreachable: r.rekey.unreachable.length } }
+      }
+    }
+  }
+  return {
+    async remove(doc, key, rekey) {
+      if (rekey) throw new SwarmpadError('BAD_ARGUMENT', 're-keying is not available here: remove the member with `swarmpad remove NAME MEMBER --rekey`')
+      await doc.removeMember(key)
+      return { rekey: null }
+    }
+  }
 }
 
 /// The parts of src/pairing's Invites the page uses.
@@ -139,6 +175,7 @@ export class CollabHub {
   readonly swarmpad: Swarmpad
   readonly peers: PeerSource
   readonly invites: InviteProvider | null
+  readonly remover: MemberRemover
   private readonly authorities = new Map<string, DocAuthority>()
   private readonly connections = new Set<Connection>()
   private readonly onOpen = (open: OpenDocument) => this.attach(open)
@@ -149,6 +186,7 @@ export class CollabHub {
     this.swarmpad = swarmpad
     this.peers = PeerSource.of(network)
     this.invites = invitesFrom(options.invites)
+    this.remover = removerFrom(options.members)
     swarmpad.on('document-open', this.onOpen)
     swarmpad.on('document-close', this.onClose)
     for (const open of swarmpad.documents) this.attach(open)
@@ -292,6 +330,12 @@ export class DocAuthority {
   private readonly unwatch: () => void
   private readonly onChange = (c: DocumentChange) => this.changed(c)
   private readonly onMembers = () => void this.refreshMembers()
+  /// The device became a writer (an owner added it after the tab joined,
+  /// or it followed a re-key) or stopped being one (removed).
+  private readonly onAccess = () => {
+    for (const t of this.tabs) if (t.ready) t.conn.send({ type: 'access', doc: t.ref, writable: this.doc.writable })
+    this.broadcastMembers()
+  }
   private readonly onInterrupt = (reason: string) => {
     for (const t of this.tabs) t.conn.send({ type: 'error', doc: t.ref, code: 'UPGRADE_REQUIRED', message: reason })
     this.scheduleStatus()
@@ -309,6 +353,8 @@ export class DocAuthority {
     this.doc.on('change', this.onChange)
     this.doc.on('members', this.onMembers)
     this.doc.on('interrupt', this.onInterrupt)
+    this.doc.on('writable', this.onAccess)
+    this.doc.on('unwritable', this.onAccess)
     this.unwatch = hub.peers.watch(
       this.doc,
       () => {
@@ -333,6 +379,8 @@ export class DocAuthority {
     this.doc.off('change', this.onChange)
     this.doc.off('members', this.onMembers)
     this.doc.off('interrupt', this.onInterrupt)
+    this.doc.off('writable', this.onAccess)
+    this.doc.off('unwritable', this.onAccess)
     this.unwatch()
     if (this.presenceTimer) clearTimeout(this.presenceTimer)
     if (this.statusTimer) clearTimeout(this.statusTimer)
@@ -776,9 +824,13 @@ export class DocAuthority {
         await doc.setProfile({ name: msg.name, color: msg.color, device: self.device })
         return { type: 'result', rid: msg.rid, doc: tab.ref }
       }
-      case 'remove-member':
-        await doc.removeMember(b4a.from(msg.key, 'hex'))
-        return { type: 'result', rid: msg.rid, doc: tab.ref }
+      case 'remove-member': {
+        // With a re-key this document closes and the tab moves to the
+        // successor (error CLOSED with resync, then a join by name) before
+        // the result arrives.
+        const value = await this.hub.remover.remove(doc, b4a.from(msg.key, 'hex'), msg.rekey === true)
+        return { type: 'result', rid: msg.rid, doc: tab.ref, value }
+      }
       case 'history': {
         const h = this.historyOf()
         const { count, first, points } = await h.timeline()

@@ -143,6 +143,12 @@ export interface TimelinePoint {
   time: number
 }
 
+/// The value of `remove-member`'s result: with a re-key, the successor's key
+/// and how many members will follow (`sealed`) or must be invited again.
+export interface RemoveInfo {
+  rekey: { key: string; sealed: number; unreachable: number } | null
+}
+
 /// [from, to, member n] runs of the text, in order; member -1 = unknown.
 export type BlameRun = [number, number, number]
 
@@ -157,7 +163,7 @@ export type ClientMessage =
   | { type: 'presence'; doc: string; epoch: string; version: number; anchor: number; head: number }
   | { type: 'presence'; doc: string; epoch: string; version: number; anchor: null; head: null }
   | { type: 'profile'; doc: string; rid: number; name: string; color: string }
-  | { type: 'remove-member'; doc: string; rid: number; key: string }
+  | { type: 'remove-member'; doc: string; rid: number; key: string; rekey?: boolean }
   | { type: 'history'; doc: string; rid: number }
   | { type: 'history-at'; doc: string; rid: number; index: number; blame: boolean }
   | { type: 'restore'; doc: string; rid: number; index: number }
@@ -201,6 +207,8 @@ export type ServerMessage =
   | { type: 'presence'; doc: string; version: number; peers: PresencePeer[] }
   | { type: 'status'; doc: string; state: SyncState; label: string; peers: number; saving: boolean; network: boolean }
   | { type: 'members'; doc: string; members: MemberInfo[]; canManage: boolean }
+  /// This device's write access changed since the welcome.
+  | { type: 'access'; doc: string; writable: boolean }
   | { type: 'documents'; rid?: number; documents: DocumentInfo[] }
   | { type: 'history'; doc: string; rid: number; count: number; first: number; points: TimelinePoint[]; members: MemberInfo[] }
   | { type: 'history-at'; doc: string; rid: number; index: number; text: string; blame: BlameRun[] | null }
@@ -218,7 +226,7 @@ const MESSAGE_FIELDS: Record<ClientMessage['type'], readonly string[]> = {
   push: ['doc', 'rid', 'epoch', 'version', 'updates'],
   presence: ['doc', 'epoch', 'version', 'anchor', 'head'],
   profile: ['doc', 'rid', 'name', 'color'],
-  'remove-member': ['doc', 'rid', 'key'],
+  'remove-member': ['doc', 'rid', 'key', 'rekey?'],
   history: ['doc', 'rid'],
   'history-at': ['doc', 'rid', 'index', 'blame'],
   restore: ['doc', 'rid', 'index'],
@@ -323,6 +331,7 @@ function checkMessage(v: unknown): ClientMessage {
     case 'remove-member':
       checkString(v.key, 'key', 64, 64)
       if (!/^[0-9a-f]{64}$/.test(v.key as string)) fail('bad-field: key')
+      if (v.rekey !== undefined && typeof v.rekey !== 'boolean') fail('bad-field: rekey')
       break
     case 'history-at':
       checkNumber(v.index, 'index')

@@ -97,6 +97,11 @@ const insertLimit = EditorState.transactionFilter.of((tr: Transaction) => {
 })
 
 export const readOnlyCompartment = new Compartment()
+
+/// What goes in readOnlyCompartment: a device that may not write gets an editor it cannot type into.
+export function readOnlyExtension(writable: boolean): Extension {
+  return [EditorState.readOnly.of(!writable), EditorView.editable.of(writable)]
+}
 export const languageCompartment = new Compartment()
 export const darkCompartment = new Compartment()
 
@@ -131,7 +136,7 @@ export function editorExtensions(cfg: EditorConfig, version: number, clientID: s
     theme,
     darkCompartment.of(EditorView.darkTheme.of(cfg.dark)),
     languageCompartment.of(cfg.markdown ? markdown() : []),
-    readOnlyCompartment.of([EditorState.readOnly.of(!cfg.writable), EditorView.editable.of(cfg.writable)]),
+    readOnlyCompartment.of(readOnlyExtension(cfg.writable)),
     collab({ startVersion: version, clientID }),
     remoteCursors(),
     pasteHandler,

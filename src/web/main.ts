@@ -3,12 +3,12 @@ import { EditorSelection, EditorState, Text, Transaction } from '@codemirror/sta
 import { EditorView } from '@codemirror/view'
 import { undo, redo } from '@codemirror/commands'
 import { CollabClient, type ClientHost } from './collab-client.js'
-import { darkCompartment, editorExtensions } from './editor.js'
+import { darkCompartment, editorExtensions, readOnlyCompartment, readOnlyExtension } from './editor.js'
 import { setRemoteCursors, safeColor } from './cursors.js'
 import { PageSocket, type SocketState } from './socket.js'
 import { HistoryPanel } from './history.js'
 import { clear, dialog, el, initials, notice } from './dom.js'
-import type { DocumentInfo, InviteInfo, InviteKind, MemberInfo, PresencePeer, ServerMessage, WelcomeMessage } from '../server/protocol.js'
+import type { DocumentInfo, InviteInfo, InviteKind, MemberInfo, PresencePeer, RemoveInfo, ServerMessage, WelcomeMessage } from '../server/protocol.js'
 
 type StatusMsg = Extract<ServerMessage, { type: 'status' }>
 type InvitesMsg = Extract<ServerMessage, { type: 'invites' }>
@@ -72,6 +72,13 @@ function onMessage(msg: ServerMessage): void {
     case 'members':
       members = msg.members
       canManage = msg.canManage
+      renderMembers()
+      break
+    case 'access':
+      if (welcome === null || msg.doc !== docName || welcome.writable === msg.writable) break
+      welcome = { ...welcome, writable: msg.writable }
+      view?.dispatch({ effects: readOnlyCompartment.reconfigure(readOnlyExtension(msg.writable)) })
+      notice(msg.writable ? 'You can edit this document now.' : 'This device may read this document but no longer write to it.')
       renderMembers()
       break
     case 'status':
@@ -342,14 +349,36 @@ function fillMembers(): void {
       canManage && !m.self
         ? el('button', {
             class: 'danger',
+            'data-remove': 'plain',
+            title: 'They can no longer write; their device keeps reading what others write',
             onclick: () => {
-              if (!window.confirm(`Remove ${m.name}? Their device keeps what it has but can no longer write.`)) return
+              if (!window.confirm(`Remove ${m.name}? Their device keeps what it has and can still read new edits, but can no longer write. To stop it reading new edits too, use "Remove and re-key".`)) return
               socket
                 .request({ type: 'remove-member', doc: docName, key: m.key })
                 .then(() => notice(`${m.name} was removed.`))
                 .catch((err: Error) => notice(`Could not remove ${m.name}: ${err.message}`))
             }
           }, 'Remove')
+        : null
+    const rekey =
+      canManage && !m.self
+        ? el('button', {
+            class: 'danger',
+            'data-remove': 'rekey',
+            title: 'Move everyone else to a copy with fresh keys: their device reads nothing written from now on',
+            onclick: () => {
+              if (!window.confirm(`Remove ${m.name} and re-key? Everyone else moves to a copy of this document with fresh keys (their devices follow by themselves while this device is online). ${m.name}'s device keeps what it has, and gets nothing written from now on.`)) return
+              notice('Re-keying…')
+              socket
+                .request<ResultMsg>({ type: 'remove-member', doc: docName, key: m.key, rekey: true })
+                .then((reply) => {
+                  const r = (reply.value as RemoveInfo | undefined)?.rekey
+                  const follow = r ? ` ${r.sealed === 1 ? '1 member follows' : `${r.sealed} members follow`}${r.unreachable > 0 ? `; ${r.unreachable} could not be reached and must be invited again` : ''}.` : ''
+                  notice(`${m.name} was removed and the document moved to fresh keys.${follow}`)
+                })
+                .catch((err: Error) => notice(`Could not remove ${m.name}: ${err.message}`))
+            }
+          }, 'Remove and re-key')
         : null
     list.append(
       el(
@@ -359,7 +388,8 @@ function fillMembers(): void {
         el('span', { class: 'grow' }, m.name, m.self ? ' (you)' : ''),
         el('span', { class: 'sp-muted' }, m.role === 'owner' ? 'owner' : 'writer'),
         el('span', { class: 'sp-muted' }, m.online ? '● online' : '○ offline'),
-        remove
+        remove,
+        rekey
       )
     )
   }

@@ -76,4 +76,40 @@ describe('two devices', () => {
     // Pairing between separate daemon processes on a fresh loopback testnet can
     // wait for HyperDHT's firewall check (see the closing report): allow for it.
   }, 240_000)
+
+  it('remove --rekey between daemons: the writer that stays follows to the successor and keeps editing; the removed device gets nothing new', async () => {
+    const net = await cliNet()
+    const ann = await net.device()
+    const bob = await net.device()
+    const cy = await net.device()
+    await bob.ok(['whoami', '--name', 'Bob'])
+    await cy.ok(['whoami', '--name', 'Cy'])
+    await ann.ok(['new', 'plan', '--stdin'], { input: 'step one\n' })
+    await bob.ok(['join', (await ann.ok(['invite', 'plan'])).trim(), 'plan'])
+    await cy.ok(['join', (await ann.ok(['invite', 'plan'])).trim(), 'plan'])
+    const keyOf = async (d: typeof ann) => (JSON.parse(await d.ok(['ls', '--json'])) as { documents: Array<{ key: string }> }).documents[0]!.key
+    const oldKey = await keyOf(ann)
+    // Cy must have written its profile (it did on joining) for Ann to know its name.
+    await waitFor(async () => (await ann.ok(['members', 'plan'])).includes('Cy'), "Cy's name on Ann's device", 60_000)
+
+    const removed = await ann.ok(['remove', 'plan', 'Cy', '--rekey'])
+    const newKey = /new key ([a-z0-9]{52})/.exec(removed)?.[1]
+    expect(removed, removed).toMatch(/^plan moved to fresh keys \(new key [a-z0-9]{52}\); 1 member will follow$/m)
+    expect(await keyOf(ann)).toBe(newKey)
+
+    // Bob's daemon follows on its own: same local name, the successor's key.
+    await waitFor(async () => (await keyOf(bob)) === newKey, "Bob's device to follow", 60_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await bob.ok(['ls'])}${await logTail(bob.home)}${await logTail(ann.home)}`)
+    })
+    await waitFor(async () => (JSON.parse(await bob.ok(['ls', '--json'])) as { documents: Array<{ writable: boolean }> }).documents[0]!.writable, 'Bob writable on the successor', 60_000)
+    await bob.ok(['write', 'plan'], { input: 'step one\nstep two (after the re-key)\n' })
+    await waitFor(async () => (await ann.ok(['cat', 'plan'])) === 'step one\nstep two (after the re-key)\n', "Bob's edit on Ann's successor", 60_000)
+
+    // Cy stays online with the old document and sees none of it.
+    expect(await keyOf(cy)).toBe(oldKey)
+    expect(await cy.ok(['cat', 'plan'])).toBe('step one\n')
+    const late = await cy.run(['write', 'plan'], { input: 'step one\nCy was here\n' })
+    expect(late.code).toBe(1)
+    expect(await ann.ok(['cat', 'plan'])).toBe('step one\nstep two (after the re-key)\n')
+  }, 240_000)
 })

@@ -396,6 +396,7 @@ function messageSamples(rng: Prng): Array<Record<string, unknown>> {
     { type: 'presence', doc: 'notes', version: 2, anchor: null, head: null },
     { type: 'profile', doc: 'notes', rid: 4, name: 'Ada', color: '#112233' },
     { type: 'remove-member', doc: 'notes', rid: 5, key: 'ab'.repeat(32) },
+    { type: 'remove-member', doc: 'notes', rid: 5, key: 'ab'.repeat(32), rekey: true },
     { type: 'history', doc: 'notes', rid: 6 },
     { type: 'history-at', doc: 'notes', rid: 7, index: 2, blame: true },
     { type: 'restore', doc: 'notes', rid: 8, index: 1 },

@@ -1,9 +1,10 @@
 // Devices for pairing tests: a Swarmpad in its own storage root, a Hyperswarm
 // on the loopback testnet, Invites and Members on top.
 //
-// Until the network layer (src/net) is wired in, `attachNetwork` stands in
-// for it the way it is expected to behave: every swarm connection replicates
-// the whole Corestore, and every open document's discovery key is joined.
+// `attachNetwork` does the part of the network layer (src/net) pairing needs
+// and nothing more (no presence, status or LAN): every swarm connection
+// replicates the whole Corestore, and every open document's discovery key is
+// joined. The daemon tests cover pairing with the whole network layer.
 // Network safety: swarms come from loopbackTestnet() only (127.0.0.1).
 import b4a from 'b4a'
 import { readdir, readFile, stat } from 'node:fs/promises'
@@ -118,11 +119,17 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
 }
 
 /// Wait until every document shows `text`.
+/// A timeout names the texts the documents showed last (not at the start).
 export async function untilText(docs: SwarmDocument[], text: string, ms = 20_000): Promise<void> {
-  await until(async () => {
-    for (const d of docs) await d.update().catch(() => {})
-    return docs.every((d) => d.text.toString() === text)
-  }, `text ${JSON.stringify(text.slice(0, 40))} on ${docs.length} documents (have ${docs.map((d) => JSON.stringify(d.text.toString().slice(0, 40))).join(', ')})`, ms)
+  const have = () => docs.map((d) => JSON.stringify(d.text.toString().slice(0, 40))).join(', ')
+  try {
+    await until(async () => {
+      for (const d of docs) await d.update().catch(() => {})
+      return docs.every((d) => d.text.toString() === text)
+    }, `text ${JSON.stringify(text.slice(0, 40))} on ${docs.length} documents`, ms)
+  } catch (err) {
+    throw new Error(`${(err as Error).message} (have ${have()})`)
+  }
 }
 
 /// Every regular file under `dir`, recursively.

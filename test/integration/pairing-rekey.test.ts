@@ -6,6 +6,8 @@ import b4a from 'b4a'
 import crypto from 'hypercore-crypto'
 import { loopbackTestnet } from '../helpers/testnet.js'
 import { createDevice, until, untilText } from '../helpers/pairing.js'
+import { addWriter, connect, createDoc, joinDoc } from '../helpers/docs.js'
+import { carryOver } from '../../src/pairing/invites.js'
 import { fromHex, toHex } from '../../src/storage/keys.js'
 import type { MovedEvent } from '../../src/pairing/index.js'
 
@@ -112,10 +114,49 @@ test('re-key needs an owner; edits typed into the old document while following a
     wOld.edit([{ from: 0, insert: 'zero ' }])
     typed = true
   })
+  // The library knows how long the owner's old log is (recorded at close):
+  // the successor's fresh, shorter log must not look like lost data.
+  const ownerOld = await owner.doc('doc')
+  for (const name of ['Owner', 'The owner']) await ownerOld.setProfile({ name, color: '#112233' })
+  await owner.swarmpad.closeDocument('doc')
+  await owner.doc('doc')
+  const oldLength = owner.swarmpad.library.find('doc')!.localLength ?? 0
+  expect(oldLength).toBeGreaterThan(2)
   await owner.invites.rekey('doc', xKey)
+  expect(owner.swarmpad.library.find('doc')!.localLength ?? 0).toBeLessThan(oldLength)
   await until(() => w.swarmpad.library.find('doc')?.key !== oldKeyHex, 'the writer to follow', 30_000)
   const sOwner = await owner.doc('doc')
   const sW = await w.doc('doc')
   await untilText([sOwner, sW], 'zero one two three', 30_000)
   expect(typed).toBe(true)
+})
+
+test('carrying edits over waits for the successor to show what it holds (writable comes before the fold)', async () => {
+  // A follower's successor is writable once the owner's add-writer block is
+  // in its view, and the text shows the seed only after the fold that comes
+  // next. Rebasing over that unfolded, empty text put the carried edit after
+  // the whole seed about one run in two (the re-key test above flaked so).
+  const owner = await createDoc({ ackInterval: 50 })
+  const follower = await joinDoc(owner.doc, { ackInterval: 50 })
+  connect(owner.doc, follower.doc)
+  await addWriter(owner.doc, follower.doc)
+  expect(follower.doc.text.toString()).toBe('')
+
+  // The follower typed 'and ' into the old document after noticing the move.
+  // Carry over at the first moment the follower's view holds the seed and
+  // before the document folded it in.
+  let carried: Promise<void> | null = null
+  let textThen: string | null = null
+  follower.doc.autobase.on('update', () => {
+    if (carried !== null || follower.doc.updateCount === 0) return
+    textThen = follower.doc.text.toString()
+    carried = carryOver(follower.doc, 'one two three', 'one two and three')
+  })
+  owner.doc.edit([{ from: 0, insert: 'one two three' }])
+  await until(() => carried !== null, 'the seed to reach the follower')
+  await carried
+  expect(textThen).toBe('')
+  // Unfolded, the edit had nothing to attach to: 'and ' went to one end.
+  expect(follower.doc.text.toString()).toBe('one two and three')
+  await untilText([owner.doc, follower.doc], 'one two and three')
 })

@@ -255,7 +255,8 @@ describe('WebSocket: the browser table', () => {
     ['mistyped field', () => ({ type: 'push', doc: 'notes.md', rid: 1, epoch: 'e', version: '3', updates: [] }), 1008, /^bad-field: version/],
     ['unknown field', () => ({ type: 'documents', evil: true }), 1008, /^unknown-field: evil/],
     ['invalid clientID', () => ({ type: 'join', doc: 'notes.md', clientID: '<script>', resume: null }), 1008, /^bad-field: clientID/],
-    ['oversized string field', () => ({ type: 'create', rid: 1, name: 'x'.repeat(10_000) }), 1008, /^bad-field: name/]
+    ['oversized string field', () => ({ type: 'create', rid: 1, name: 'x'.repeat(10_000) }), 1008, /^bad-field: name/],
+    ['re-key flag that is not a boolean', () => ({ type: 'remove-member', doc: 'notes.md', rid: 1, key: 'ab'.repeat(32), rekey: 'yes' }), 1008, /^bad-field: rekey/]
   ]
 
   for (const [what, payload, code, reason] of closes) {
