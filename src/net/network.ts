@@ -337,7 +337,12 @@ export class Network extends Resource {
       if (self === null || (self.device !== null && b4a.equals(self.device, this.keyPair.publicKey))) return
       await doc.setProfile({ name: self.name, color: self.color, device: this.keyPair.publicKey })
     } catch (err) {
-      if (!doc.closingOrClosed && !this.closingOrClosed) this.emit('warning', err)
+      if (doc.closingOrClosed || this.closingOrClosed) return
+      // Another profile block (a `whoami` at the same moment) landed after
+      // ours and carries the device key too: nothing is wrong.
+      const self = await doc.self().catch(() => null)
+      if (self?.device && b4a.equals(self.device, this.keyPair.publicKey)) return
+      this.emit('warning', err)
     } finally {
       j.publishing = false
     }

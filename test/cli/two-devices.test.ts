@@ -92,7 +92,9 @@ describe('two devices', () => {
     // Cy must have written its profile (it did on joining) for Ann to know its name.
     await waitFor(async () => (await ann.ok(['members', 'plan'])).includes('Cy'), "Cy's name on Ann's device", 60_000)
 
+    const t0 = performance.now()
     const removed = await ann.ok(['remove', 'plan', 'Cy', '--rekey'])
+    const rekeyMs = performance.now() - t0
     const newKey = /new key ([a-z0-9]{52})/.exec(removed)?.[1]
     expect(removed, removed).toMatch(/^plan moved to fresh keys \(new key [a-z0-9]{52}\); 1 member will follow$/m)
     expect(await keyOf(ann)).toBe(newKey)
@@ -101,7 +103,9 @@ describe('two devices', () => {
     await waitFor(async () => (await keyOf(bob)) === newKey, "Bob's device to follow", 60_000).catch(async (err: Error) => {
       throw new Error(`${err.message}\n${await bob.ok(['ls'])}${await logTail(bob.home)}${await logTail(ann.home)}`)
     })
+    const followMs = performance.now() - t0
     await waitFor(async () => (JSON.parse(await bob.ok(['ls', '--json'])) as { documents: Array<{ writable: boolean }> }).documents[0]!.writable, 'Bob writable on the successor', 60_000)
+    console.log(`re-key between daemons: remove --rekey ${rekeyMs.toFixed(0)} ms; Bob's device on the successor ${followMs.toFixed(0)} ms, writable ${(performance.now() - t0).toFixed(0)} ms after the command started`)
     await bob.ok(['write', 'plan'], { input: 'step one\nstep two (after the re-key)\n' })
     await waitFor(async () => (await ann.ok(['cat', 'plan'])) === 'step one\nstep two (after the re-key)\n', "Bob's edit on Ann's successor", 60_000)
 
