@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'LIBRARY_CORRUPT'
   | 'NOT_WRITABLE' // this device may not write to the document
   | 'NOT_OWNER'
+  | 'MOVED' // the document is moving to a re-key's successor: try again in a moment
   | 'STALE_VERSION' // an edit based on a version too old to rebase
   | 'BAD_CHANGE' // an edit that does not fit the document
   | 'TOO_LARGE'

@@ -283,6 +283,7 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
   // /api/edit/finish, or by going away (then what the file holds is saved).
   server.rawRoute('POST', '/api/edit', async (req, res, url) => {
     const open = await daemon.document(param(url, 'doc'))
+    if (open.doc.frozen !== null) throw new SwarmpadError('MOVED', open.doc.frozen)
     if (!open.doc.writable) throw new SwarmpadError('NOT_WRITABLE', `"${open.entry.name}" is read-only on this device; use \`swarmpad cat\` to read it`)
     const path = absolutePath(param(url, 'path'))
     const mirror = await daemon.mirrors.session(open, path)

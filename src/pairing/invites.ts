@@ -672,64 +672,71 @@ export class Invites extends Resource {
     const after = await old.membership()
     const remaining = activeMembers(after).filter((x) => !b4a.equals(x.key, old.writerKey))
     const publicKeys = await Promise.all(remaining.map((x) => writerPublicKey(old, x.key, 3000)))
-    const text = old.text.toString()
     const own = findMember(after, old.writerKey)
 
-    // The successor: fresh document key and encryption key, this device its owner.
+    // The successor: fresh document key and encryption key, this device its
+    // owner. It is seeded only once `moved` is in the old document (below).
     const namespace = Library.newNamespace()
     const encryptionKey = randomBytes(32)
     const successor = new SwarmDocument(this.swarmpad.store.namespace(namespace), { key: null, encryptionKey })
     let key: Buffer
-    let discoveryKey: Buffer
+    const sealed: Array<{ writer: Uint8Array; box: Uint8Array }> = []
+    const unreachable: string[] = []
     try {
       await successor.ready()
       key = successor.key
-      discoveryKey = successor.discoveryKey
-      // The seed is one block where it fits, so followers can tell it apart.
-      if (text.length > 0) await successor.replaceText(text).durable
-      await successor.setProfile({ name: own?.name ?? '', color: own?.color ?? '', device: b4a.from(this.swarm.keyPair.publicKey) })
+      const discoveryKey = successor.discoveryKey
+      const expires = Math.floor((this.now() + (this.options.rekeyExpiresMs ?? DEFAULT_REKEY_EXPIRY)) / 1000) * 1000
+      const records: StoredInvite[] = []
+      remaining.forEach((member, i) => {
+        const publicKey = publicKeys[i]
+        if (!publicKey) {
+          unreachable.push(formatKey(member.key))
+          return
+        }
+        const record = this.newRecord(key, discoveryKey, member.role, expires, { from: entry.key, member: toHex(member.key) })
+        try {
+          sealed.push({ writer: member.key, box: sealTo(publicKey, z32.decode(record.code)) })
+          records.push(record)
+        } catch {
+          unreachable.push(formatKey(member.key))
+        }
+      })
+
+      const keyHex = toHex(key)
+      // Hold the successor's lock: remaining members may ask to join as soon as
+      // they see `moved`, and must wait until the library points at it.
+      await this.withLock(keyHex, async () => {
+        await this.store.addMany(records)
+        await this.chore()
+        try {
+          await old.markMoved(key, sealed)
+        } catch (err) {
+          await this.store.remove((r) => r.doc === keyHex)
+          await this.chore()
+          throw err
+        }
+        // The seed is taken once `moved` is in the old document: it holds
+        // everything this device had when it wrote `moved`, and followers
+        // carry over what they type after seeing it. From here on this device
+        // takes no edit into the old document (its pages keep theirs and send
+        // them to the successor), so the seed leaves nothing of its own behind.
+        old.freeze(MOVING)
+        await old.update().catch(() => {})
+        const seed = old.text.toString()
+        // One block where it fits, so followers can tell it apart.
+        if (seed.length > 0) await successor.replaceText(seed).durable
+        await successor.setProfile({ name: own?.name ?? '', color: own?.color ?? '', device: b4a.from(this.swarm.keyPair.publicKey) })
+        await successor.close()
+        const current = this.swarmpad.library.resolve(entry.name)
+        const next = successorEntry(current, { key: keyHex, namespace, encryptionKey: toHex(encryptionKey), role: 'owner' }, this.now())
+        await this.swarmpad.moveDocument(entry.name, next)
+        await this.chore()
+        await this.swarmpad.open(entry.name)
+      })
     } finally {
       await successor.close()
     }
-
-    const expires = Math.floor((this.now() + (this.options.rekeyExpiresMs ?? DEFAULT_REKEY_EXPIRY)) / 1000) * 1000
-    const records: StoredInvite[] = []
-    const sealed: Array<{ writer: Uint8Array; box: Uint8Array }> = []
-    const unreachable: string[] = []
-    remaining.forEach((member, i) => {
-      const publicKey = publicKeys[i]
-      if (!publicKey) {
-        unreachable.push(formatKey(member.key))
-        return
-      }
-      const record = this.newRecord(key, discoveryKey, member.role, expires, { from: entry.key, member: toHex(member.key) })
-      try {
-        sealed.push({ writer: member.key, box: sealTo(publicKey, z32.decode(record.code)) })
-        records.push(record)
-      } catch {
-        unreachable.push(formatKey(member.key))
-      }
-    })
-
-    const keyHex = toHex(key)
-    // Hold the successor's lock: remaining members may ask to join as soon as
-    // they see `moved`, and must wait until the library points at it.
-    await this.withLock(keyHex, async () => {
-      await this.store.addMany(records)
-      await this.chore()
-      try {
-        await old.markMoved(key, sealed)
-      } catch (err) {
-        await this.store.remove((r) => r.doc === keyHex)
-        await this.chore()
-        throw err
-      }
-      const current = this.swarmpad.library.resolve(entry.name)
-      const next = successorEntry(current, { key: keyHex, namespace, encryptionKey: toHex(encryptionKey), role: 'owner' }, this.now())
-      await this.swarmpad.moveDocument(entry.name, next)
-      await this.chore()
-      await this.swarmpad.open(entry.name)
-    })
     const result: RekeyResult = {
       name: entry.name,
       key: formatKey(key),
@@ -845,6 +852,9 @@ export class Invites extends Resource {
     const profile = old.closingOrClosed ? null : findMember(await old.membership(), old.writerKey) ?? null
     if (!old.closingOrClosed) await old.flush().catch(() => {})
     const mine = old.closingOrClosed ? noticed : old.text.toString()
+    // Nothing typed after this point may stay behind in the old document:
+    // pages keep such edits and send them to the successor.
+    old.freeze(MOVING)
     const next = successorEntry(current, { key: toHex(auth.key), namespace, encryptionKey: toHex(auth.encryptionKey), role: invite.role }, this.now())
     await this.swarmpad.moveDocument(entry.name, next)
     const { doc } = await this.swarmpad.open(entry.name)
@@ -873,6 +883,9 @@ export class Invites extends Resource {
     }
   }
 }
+
+/// Why a document that is moving to a re-key's successor takes no more edits.
+const MOVING = 'this document is moving to fresh keys (a re-key); edits made now go to the new copy in a moment'
 
 /// The Corestore namespace a device uses for a document it joins with an
 /// invite: derived from the invite secret, so a retry after a crash sends the

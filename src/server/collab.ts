@@ -470,6 +470,12 @@ export class DocAuthority {
     if (!Number.isInteger(v) || v < 0) return reply('BAD_VERSION', `version ${v} is not a non-negative integer`)
     if (v > this.version) return reply('BAD_VERSION', `version ${v} is from the future: the document is at version ${this.version}`)
     if (v < this.first) return reply('STALE_VERSION', `version ${v} is older than any kept (${this.first}); start over`)
+    // Moving to a re-key's successor: the tab keeps the push and sends it to
+    // the successor once it has joined it (the move ends with error CLOSED).
+    if (this.doc.frozen !== null) {
+      tab.conn.send({ type: 'error', rid: msg.rid, doc: tab.ref, code: 'MOVED', message: this.doc.frozen })
+      return
+    }
     if (!this.doc.writable) {
       const why = this.doc.state === 'needs-upgrade' ? (this.doc.interruptReason ?? 'upgrade swarmpad') : 'this device may read this document but not write to it'
       return reply(this.doc.state === 'needs-upgrade' ? 'UPGRADE_REQUIRED' : 'NOT_WRITABLE', why)

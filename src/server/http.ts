@@ -44,6 +44,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   DOC_EXISTS: 409,
   NOT_WRITABLE: 403,
   NOT_OWNER: 403,
+  MOVED: 409,
   STALE_VERSION: 409,
   TOO_LARGE: 413,
   UPGRADE_REQUIRED: 426,

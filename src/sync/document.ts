@@ -120,6 +120,7 @@ export class SwarmDocument extends Resource {
   /// shown; the Y.Doc is built on first use or right after open.
   private deferredLoad: { doc: Y.Doc; state: Uint8Array; text: string } | null = null
   private lengthAtClose: number | null = null
+  private frozenReason: string | null = null
   private queue!: AppendQueue
 
   private textValue: Text = Text.empty
@@ -205,7 +206,21 @@ export class SwarmDocument extends Resource {
   }
 
   get writable(): boolean {
-    return this.base.writable && this.state === 'open'
+    return this.base.writable && this.state === 'open' && this.frozenReason === null
+  }
+
+  /// Why this device takes no more edits into this document (it is moving
+  /// to a re-key's successor), or null.
+  get frozen(): string | null {
+    return this.frozenReason
+  }
+
+  /// Take no more edits from this device (edit() and every block throw
+  /// MOVED with `reason`); peers' blocks still arrive. A re-key freezes the
+  /// old document once the successor's text is taken from it, so nothing
+  /// typed here afterwards is left behind.
+  freeze(reason: string): void {
+    this.frozenReason = reason
   }
 
   /// The Autobase, for the network layer (wakeup, replication stats).
@@ -485,6 +500,7 @@ export class SwarmDocument extends Resource {
   private assertWritable(): void {
     if (this.state === 'needs-upgrade') throw new SwarmpadError('UPGRADE_REQUIRED', this.interruptReason ?? UPGRADE_REASON)
     if (this.state !== 'open') throw new SwarmpadError('CLOSED', 'document is not open')
+    if (this.frozenReason !== null) throw new SwarmpadError('MOVED', this.frozenReason)
     if (!this.base.writable) throw new SwarmpadError('NOT_WRITABLE', 'this device may read this document but not write to it')
   }
 

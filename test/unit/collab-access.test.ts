@@ -67,3 +67,26 @@ test('remove-member with a re-key, without src/pairing: refused with how to do i
     await sp.close()
   }
 })
+
+test('a push while the document moves to a re-key successor: refused with MOVED and no resync (the tab keeps it for the successor); edit() refused too', async () => {
+  const sp = await swarmpad()
+  const hub = new CollabHub(sp, null)
+  try {
+    const { doc } = await sp.create('notes.md', { text: 'hello' })
+    const got: ServerMessage[] = []
+    const conn = hub.connect({ send: (d) => got.push(JSON.parse(d) as ServerMessage), close: () => {}, bufferedAmount: 0 })
+    conn.receive(JSON.stringify({ type: 'join', doc: 'notes.md', clientID: 'tab1', resume: null }))
+    await eventually(() => got.some((m) => m.type === 'welcome'), 'the welcome')
+    const welcome = got.find((m) => m.type === 'welcome') as { epoch: string; version: number }
+    doc.freeze('moving to fresh keys')
+    expect(doc.writable).toBe(false)
+    expect(() => doc.edit([{ from: 0, insert: 'x' }])).toThrow(expect.objectContaining({ code: 'MOVED' }))
+    conn.receive(JSON.stringify({ type: 'push', doc: 'notes.md', rid: 3, epoch: welcome.epoch, version: welcome.version, updates: [{ seq: 0, changes: [[0, 'typed '], 5] }] }))
+    await eventually(() => got.some((m) => 'rid' in m && m.rid === 3), 'the reply')
+    expect(got.find((m) => 'rid' in m && m.rid === 3)).toEqual({ type: 'error', rid: 3, doc: 'notes.md', code: 'MOVED', message: 'moving to fresh keys' })
+    expect(doc.text.toString()).toBe('hello')
+  } finally {
+    await hub.close()
+    await sp.close()
+  }
+})
