@@ -26,7 +26,8 @@ export type InviteRole = 'writer' | 'owner' | 'reader'
 
 const KIND_TAG: Record<InviteRole, number> = { writer: 1, owner: 2, reader: 3 }
 const BODY_BYTES = 70
-const CODE_BYTES = BODY_BYTES + 4
+/// Bytes of an invite code (before z32).
+export const CODE_BYTES = BODY_BYTES + 4
 /// z32 length of CODE_BYTES bytes.
 export const INVITE_CODE_LENGTH = Math.ceil((CODE_BYTES * 8) / 5)
 

@@ -19,6 +19,7 @@ import BlindPairing, { type PairingMember } from 'blind-pairing'
 import { createInvite, type CandidateRequest, type MemberRequest, type PairingAuth } from 'blind-pairing-core'
 import crypto from 'hypercore-crypto'
 import b4a from 'b4a'
+import c from 'compact-encoding'
 import z32 from 'z32'
 import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
@@ -32,7 +33,7 @@ import { SwarmDocument } from '../sync/document.js'
 import { activeMembers, activeOwners, findMember, type Member } from '../doc/membership.js'
 import { changeSetOf, diffChanges } from '../doc/changes.js'
 import { MAX_OWNER_DEVICES } from '../limits.js'
-import { decodeInvite, encodeInvite, isExpired, type InviteRole, type ParsedInvite } from './code.js'
+import { CODE_BYTES as INVITE_BYTES, decodeInvite, encodeInvite, isExpired, type InviteRole, type ParsedInvite } from './code.js'
 import { deriveWriterKey, openSealed, sealTo, writerPublicKey } from './crypto.js'
 import { InviteStore, type StoredInvite } from './store.js'
 import { resolveMember } from './resolve.js'
@@ -687,45 +688,46 @@ export class Invites extends Resource {
       key = successor.key
       const discoveryKey = successor.discoveryKey
       const expires = Math.floor((this.now() + (this.options.rekeyExpiresMs ?? DEFAULT_REKEY_EXPIRY)) / 1000) * 1000
-      const records: StoredInvite[] = []
+      const records: Array<{ member: Member; publicKey: Buffer; record: StoredInvite }> = []
       remaining.forEach((member, i) => {
         const publicKey = publicKeys[i]
-        if (!publicKey) {
-          unreachable.push(formatKey(member.key))
-          return
-        }
-        const record = this.newRecord(key, discoveryKey, member.role, expires, { from: entry.key, member: toHex(member.key) })
-        try {
-          sealed.push({ writer: member.key, box: sealTo(publicKey, z32.decode(record.code)) })
-          records.push(record)
-        } catch {
-          unreachable.push(formatKey(member.key))
-        }
+        if (!publicKey) unreachable.push(formatKey(member.key))
+        else records.push({ member, publicKey, record: this.newRecord(key, discoveryKey, member.role, expires, { from: entry.key, member: toHex(member.key) }) })
       })
 
       const keyHex = toHex(key)
       // Hold the successor's lock: remaining members may ask to join as soon as
       // they see `moved`, and must wait until the library points at it.
       await this.withLock(keyHex, async () => {
-        await this.store.addMany(records)
+        // The seed: the text as it is now, with each member's Yjs clock in it.
+        // From here on this device takes no edit into the old document (its
+        // pages keep theirs and send them to the successor). Each remaining
+        // member gets its clock with its invite, and carries over exactly its
+        // own edits past it: those that had not reached this device yet, and
+        // those it types until its device has moved.
+        old.freeze(MOVING)
+        const seed = old.seedPoint()
+        const stored: StoredInvite[] = []
+        for (const { member, publicKey, record } of records) {
+          try {
+            sealed.push({ writer: member.key, box: sealTo(publicKey, encodeSealedInvite(z32.decode(record.code), seed.clocks.get(member.clientId) ?? 0)) })
+            stored.push(record)
+          } catch {
+            unreachable.push(formatKey(member.key))
+          }
+        }
+        await this.store.addMany(stored)
         await this.chore()
         try {
           await old.markMoved(key, sealed)
         } catch (err) {
+          old.thaw()
           await this.store.remove((r) => r.doc === keyHex)
           await this.chore()
           throw err
         }
-        // The seed is taken once `moved` is in the old document: it holds
-        // everything this device had when it wrote `moved`, and followers
-        // carry over what they type after seeing it. From here on this device
-        // takes no edit into the old document (its pages keep theirs and send
-        // them to the successor), so the seed leaves nothing of its own behind.
-        old.freeze(MOVING)
-        await old.update().catch(() => {})
-        const seed = old.text.toString()
         // One block where it fits, so followers can tell it apart.
-        if (seed.length > 0) await successor.replaceText(seed).durable
+        if (seed.text.length > 0) await successor.replaceText(seed.text).durable
         await successor.setProfile({ name: own?.name ?? '', color: own?.color ?? '', device: b4a.from(this.swarm.keyPair.publicKey) })
         await successor.close()
         const current = this.swarmpad.library.resolve(entry.name)
@@ -814,9 +816,12 @@ export class Invites extends Resource {
     const keyPair = doc.autobase.local.keyPair
     const opened = mine && keyPair?.secretKey ? openSealed(mine.box, { publicKey: keyPair.publicKey, secretKey: keyPair.secretKey }) : null
     let invite: ParsedInvite | null = null
+    let seedClock: number | null = null
     if (opened !== null) {
       try {
-        invite = decodeInvite(z32.encode(opened))
+        const payload = decodeSealedInvite(opened)
+        invite = decodeInvite(z32.encode(payload.code))
+        seedClock = payload.seedClock
       } catch {
         invite = null
       }
@@ -830,7 +835,7 @@ export class Invites extends Resource {
     }
     this.following.add(keyHex)
     try {
-      await this.follow(entry, doc, invite, m.movedTo.key, event)
+      await this.follow(entry, doc, invite, seedClock, m.movedTo.key, event)
       this.emit('moved', event)
     } finally {
       this.following.delete(keyHex)
@@ -838,8 +843,10 @@ export class Invites extends Resource {
   }
 
   /// Pair with the successor using the invite sealed to this device, then
-  /// point the library entry at it, carrying over edits made meanwhile.
-  private async follow(entry: LibraryEntry, old: SwarmDocument, invite: ParsedInvite & { role: 'writer' | 'owner' }, successorKey: Uint8Array, event: MovedEvent): Promise<void> {
+  /// point the library entry at it, carrying over this device's edits that
+  /// the seed lacks (past `seedClock`; without it, those typed since the
+  /// move was noticed).
+  private async follow(entry: LibraryEntry, old: SwarmDocument, invite: ParsedInvite & { role: 'writer' | 'owner' }, seedClock: number | null, successorKey: Uint8Array, event: MovedEvent): Promise<void> {
     const noticed = old.text.toString()
     this.emit('following', event)
     const namespace = namespaceFor(invite.seed)
@@ -850,19 +857,20 @@ export class Invites extends Resource {
     const current = this.swarmpad.library.find(entry.name)
     if (current === undefined || current.key !== entry.key) return // renamed or removed meanwhile
     const profile = old.closingOrClosed ? null : findMember(await old.membership(), old.writerKey) ?? null
-    if (!old.closingOrClosed) await old.flush().catch(() => {})
-    const mine = old.closingOrClosed ? noticed : old.text.toString()
-    // Nothing typed after this point may stay behind in the old document:
-    // pages keep such edits and send them to the successor.
-    old.freeze(MOVING)
+    // Nothing typed from here on may stay behind in the old document: pages
+    // keep such edits and send them to the successor.
+    let carry = { before: noticed, after: noticed }
+    if (!old.closingOrClosed) {
+      old.freeze(MOVING)
+      carry = (seedClock !== null ? await old.ownEditsSince(seedClock).catch(() => null) : null) ?? { before: noticed, after: old.text.toString() }
+    }
     const next = successorEntry(current, { key: toHex(auth.key), namespace, encryptionKey: toHex(auth.encryptionKey), role: invite.role }, this.now())
     await this.swarmpad.moveDocument(entry.name, next)
     const { doc } = await this.swarmpad.open(entry.name)
     if (!(await waitWritable(doc, 60_000, this.aborter.signal))) return
     await doc.setProfile({ name: profile?.name ?? '', color: profile?.color ?? '', device: b4a.from(this.swarm.keyPair.publicKey) })
-    // Edits typed into the old document after this device noticed the move:
-    // rebase them over what the successor holds now.
-    if (mine !== noticed) await carryOver(doc, noticed, mine)
+    // Rebase them over what the successor holds now.
+    if (carry.after !== carry.before) await carryOver(doc, carry.before, carry.after)
   }
 
   // --- helpers ---
@@ -882,6 +890,28 @@ export class Invites extends Resource {
       if (this.locks.get(keyHex) === tail) this.locks.delete(keyHex)
     }
   }
+}
+
+/// What a `moved` block seals to each remaining member: its invite to the
+/// successor (the code's bytes) and its Yjs clock in the seed (a uint).
+export function encodeSealedInvite(code: Uint8Array, seedClock: number): Uint8Array {
+  return b4a.concat([code, c.encode(c.uint, seedClock)])
+}
+
+/// The inverse of encodeSealedInvite(); a box holding only the code (made
+/// before the clock was added) has no clock. Throws on anything else.
+export function decodeSealedInvite(bytes: Uint8Array): { code: Uint8Array; seedClock: number | null } {
+  if (bytes.length === INVITE_BYTES) return { code: bytes, seedClock: null }
+  if (bytes.length < INVITE_BYTES) throw new SwarmpadError('INVALID_INVITE', 'the sealed invite is too short')
+  const state = { start: 0, end: bytes.length - INVITE_BYTES, buffer: b4a.from(bytes.subarray(INVITE_BYTES)) }
+  let seedClock: number
+  try {
+    seedClock = c.uint.decode(state)
+  } catch {
+    throw new SwarmpadError('INVALID_INVITE', 'the sealed invite has a truncated clock')
+  }
+  if (state.start !== state.end) throw new SwarmpadError('INVALID_INVITE', 'the sealed invite has trailing bytes')
+  return { code: bytes.subarray(0, INVITE_BYTES), seedClock }
 }
 
 /// Why a document that is moving to a re-key's successor takes no more edits.

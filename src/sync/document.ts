@@ -215,12 +215,76 @@ export class SwarmDocument extends Resource {
     return this.frozenReason
   }
 
-  /// Take no more edits from this device (edit() and every block throw
-  /// MOVED with `reason`); peers' blocks still arrive. A re-key freezes the
-  /// old document once the successor's text is taken from it, so nothing
-  /// typed here afterwards is left behind.
+  /// Take no more text edits from this device (edit() throws MOVED with
+  /// `reason`; membership blocks still go out, peers' blocks still arrive).
+  /// A re-key freezes the old document when it takes the successor's text
+  /// from it, so nothing typed here afterwards is left behind; thaw() undoes
+  /// it when the re-key fails.
   freeze(reason: string): void {
     this.frozenReason = reason
+  }
+
+  thaw(): void {
+    this.frozenReason = null
+  }
+
+  /// The text and the Yjs clock of every client it holds, taken together
+  /// (a re-key's seed: each member's clock says which of its edits the seed has).
+  seedPoint(): { text: string; clocks: Map<number, number> } {
+    this.flushLocal()
+    return { text: this.textValue.toString(), clocks: Y.decodeStateVector(Y.encodeStateVector(this.ydoc)) }
+  }
+
+  /// What this device typed from its Yjs clock `clock` on, as two texts
+  /// built from the same updates: `before` without those edits, `after`
+  /// with them (the text now). A follower of a re-key carries over exactly
+  /// the difference: its own edits the seed lacks, and nobody else's. Null
+  /// when the newest snapshot already holds some of them (they cannot be
+  /// taken out).
+  async ownEditsSince(clock: number): Promise<{ before: string; after: string } | null> {
+    const me = this.clientId
+    const late = (update: Uint8Array) => {
+      const from = Y.parseUpdateMeta(update).from.get(me)
+      return from !== undefined && from >= clock
+    }
+    const view = this.base.view
+    const all: Uint8Array[] = []
+    const kept: Uint8Array[] = []
+    let start = 0
+    if (view.snapshots.length > 0) {
+      const block = await view.snapshots.get(view.snapshots.length - 1)
+      if (block === null) return null
+      const snap = decodeSnapshotEntry(block)
+      if ((Y.decodeStateVector(Y.encodeStateVectorFromUpdate(snap.state)).get(me) ?? 0) > clock) return null
+      all.push(snap.state)
+      kept.push(snap.state)
+      start = snap.updates
+    }
+    const end = view.updates.length
+    const blocks = await readBlocks(view.updates, start, end)
+    for (let i = start; i < end; i++) {
+      const block = blocks[i - start]
+      if (!block) return null
+      const { yjs } = decodeUpdateEntry(block)
+      all.push(yjs)
+      if (!late(yjs)) kept.push(yjs)
+    }
+    // Own edits the view does not hold yet, up to now (no await from here on).
+    this.flushLocal()
+    for (const u of [...this.ownPending.values(), ...this.queue.unsaved]) {
+      all.push(u)
+      if (!late(u)) kept.push(u)
+    }
+    const textOfParts = (parts: Uint8Array[]) => {
+      const doc = this.newYDoc()
+      try {
+        if (parts.length > 0) Y.applyUpdate(doc, Y.mergeUpdates(parts), REMOTE)
+        return doc.getText(TEXT_ROOT).toString()
+      } finally {
+        doc.destroy()
+      }
+    }
+    return { before: textOfParts(kept), after: textOfParts(all) }
   }
 
   /// The Autobase, for the network layer (wakeup, replication stats).
@@ -497,10 +561,10 @@ export class SwarmDocument extends Resource {
     return this.edit(keepPairsWhole(cs, this.textValue))
   }
 
-  private assertWritable(): void {
+  private assertWritable(text = true): void {
     if (this.state === 'needs-upgrade') throw new SwarmpadError('UPGRADE_REQUIRED', this.interruptReason ?? UPGRADE_REASON)
     if (this.state !== 'open') throw new SwarmpadError('CLOSED', 'document is not open')
-    if (this.frozenReason !== null) throw new SwarmpadError('MOVED', this.frozenReason)
+    if (text && this.frozenReason !== null) throw new SwarmpadError('MOVED', this.frozenReason)
     if (!this.base.writable) throw new SwarmpadError('NOT_WRITABLE', 'this device may read this document but not write to it')
   }
 
@@ -684,7 +748,7 @@ export class SwarmDocument extends Resource {
 
   /// Append a membership block and check its effect once applied locally.
   private async appendControl(block: Block, accepted: (m: Membership) => boolean): Promise<void> {
-    this.assertWritable()
+    this.assertWritable(false)
     let bytes: Uint8Array
     try {
       bytes = encodeBlock(block)

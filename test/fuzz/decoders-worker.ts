@@ -11,12 +11,13 @@ import { decodeBlock, encodeBlock, updatePayload } from '../../src/doc/blocks.js
 import { guardUpdate } from '../../src/doc/yjs-guard.js'
 import { decodePresence } from '../../src/net/presence.js'
 import { changeSetFromJSON, parseClientMessage } from '../../src/server/protocol.js'
-import { decodeInvite, encodeInvite } from '../../src/pairing/code.js'
+import { CODE_BYTES, decodeInvite, encodeInvite } from '../../src/pairing/code.js'
+import { decodeSealedInvite } from '../../src/pairing/invites.js'
 import { parseKey } from '../../src/storage/keys.js'
 import { parseBootstrap } from '../../src/net/bootstrap.js'
 import { SwarmpadError } from '../../src/errors.js'
 
-export type DecoderName = 'block' | 'yjs' | 'presence' | 'protocol' | 'changeset' | 'invite' | 'key' | 'bootstrap'
+export type DecoderName = 'block' | 'yjs' | 'presence' | 'protocol' | 'changeset' | 'invite' | 'sealed' | 'key' | 'bootstrap'
 export type Input = Uint8Array | string
 
 export interface Job {
@@ -157,6 +158,18 @@ const DECODERS: Record<DecoderName, (input: Input) => boolean> = {
       if (err instanceof Violation) throw err
       if (!(err instanceof SwarmpadError) || err.code !== 'INVALID_INVITE') violated(`threw ${(err as Error)?.constructor?.name}: ${String((err as Error)?.message)}`)
       if (!err.message.startsWith('invalid invite: ')) violated(`unclear message ${err.message}`)
+      return false
+    }
+  },
+  sealed(input) {
+    try {
+      const { code, seedClock } = decodeSealedInvite(bytesOf(input))
+      if (code.length !== CODE_BYTES) violated(`a code of ${code.length} bytes`)
+      if (seedClock !== null && !(Number.isSafeInteger(seedClock) && seedClock >= 0)) violated(`clock ${seedClock}`)
+      return true
+    } catch (err) {
+      if (err instanceof Violation) throw err
+      if (!(err instanceof SwarmpadError) || err.code !== 'INVALID_INVITE') violated(`threw ${(err as Error)?.constructor?.name}: ${String((err as Error)?.message)}`)
       return false
     }
   },

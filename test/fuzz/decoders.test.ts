@@ -13,6 +13,7 @@
 //              ChangeSets of pushes it accepts
 //   changeset  ChangeSet JSON from the page (changeSetFromJSON)
 //   invite     invite codes (decodeInvite)
+//   sealed     what a `moved` block seals to a member (decodeSealedInvite)
 //   key        document keys typed by people (parseKey)
 //   bootstrap  --bootstrap / SWARMPAD_BOOTSTRAP values (parseBootstrap)
 //   cli        command lines (the commander program with every command,
@@ -38,7 +39,8 @@ import { ChangeSet, Text } from '@codemirror/state'
 import { encodeBlock, updateBlock, type Block } from '../../src/doc/blocks.js'
 import { clientIdFor } from '../../src/doc/membership.js'
 import { encodePresence, MAX_PRESENCE_BYTES } from '../../src/net/presence.js'
-import { encodeInvite, INVITE_CODE_LENGTH } from '../../src/pairing/code.js'
+import { CODE_BYTES, encodeInvite, INVITE_CODE_LENGTH } from '../../src/pairing/code.js'
+import { encodeSealedInvite } from '../../src/pairing/invites.js'
 import { formatKey } from '../../src/storage/keys.js'
 import { MAX_BLOCK_BYTES } from '../../src/limits.js'
 import { MAX_FRAME_BYTES } from '../../src/server/protocol.js'
@@ -675,6 +677,16 @@ describe('decoder fuzz: random bytes, mutations of valid samples and committed c
                 ],
                 Z32,
                 [...asText, 'y'.repeat(INVITE_CODE_LENGTH), 'y'.repeat(10 * INVITE_CODE_LENGTH), '9'.repeat(INVITE_CODE_LENGTH)]
+              )
+            ],
+            [
+              'sealed',
+              binaryInputs(
+                rng,
+                n(4_000),
+                [0, 1, 300, 2 ** 32, Number.MAX_SAFE_INTEGER].map((clock) => encodeSealedInvite(rng.bytes(CODE_BYTES), clock)),
+                crasherBytes,
+                [rng.bytes(CODE_BYTES)]
               )
             ],
             ['key', stringInputs(rng, n(4_000), [formatKey(rng.bytes(32)), b4a.toString(b4a.from(rng.bytes(32)), 'hex')], [...Z32, ...HEX], asText)],

@@ -14,7 +14,13 @@
 // firewall after construction: this sets its `_firewall` and lifts its peer
 // bans by hand (Hyperswarm 4.17).
 import b4a from 'b4a'
-import type { Network } from '../../src/net/network.js'
+
+/// What the nemesis needs of a device: its Hyperswarm and its device key
+/// (a src/net Network, or a test's bare swarm with its key).
+export interface Partitionable {
+  readonly swarm: unknown
+  readonly publicKey: Uint8Array
+}
 import type { Prng } from './prng.js'
 
 interface PeerInfoLike {
@@ -30,7 +36,7 @@ interface SwarmInternals {
   destroyed: boolean
 }
 
-function internals(net: Network): SwarmInternals {
+function internals(net: Partitionable): SwarmInternals {
   return net.swarm as unknown as SwarmInternals
 }
 
@@ -44,7 +50,7 @@ export class Nemesis {
   drops = 0
 
   /// `networks()` gives the live networks (devices restart, so it is a function).
-  constructor(private readonly networks: () => Network[]) {}
+  constructor(private readonly networks: () => Partitionable[]) {}
 
   get partitioned(): boolean {
     return this.groups !== null
@@ -72,7 +78,7 @@ export class Nemesis {
   }
 
   /// Give a (re)started device the current partition.
-  apply(net: Network): void {
+  apply(net: Partitionable): void {
     const swarm = internals(net)
     if (swarm.destroyed) return
     const mine = this.groups?.get(hex(net.publicKey))

@@ -7,7 +7,9 @@ import crypto from 'hypercore-crypto'
 import { loopbackTestnet } from '../helpers/testnet.js'
 import { createDevice, until, untilText } from '../helpers/pairing.js'
 import { addWriter, connect, createDoc, joinDoc } from '../helpers/docs.js'
-import { carryOver } from '../../src/pairing/invites.js'
+import { carryOver, decodeSealedInvite, encodeSealedInvite } from '../../src/pairing/invites.js'
+import { Nemesis } from '../helpers/nemesis.js'
+import { CODE_BYTES } from '../../src/pairing/code.js'
 import { fromHex, toHex } from '../../src/storage/keys.js'
 import type { MovedEvent } from '../../src/pairing/index.js'
 
@@ -159,4 +161,51 @@ test('carrying edits over waits for the successor to show what it holds (writabl
   // Unfolded, the edit had nothing to attach to: 'and ' went to one end.
   expect(follower.doc.text.toString()).toBe('one two and three')
   await untilText([owner.doc, follower.doc], 'one two and three')
+})
+
+test('an edit a member made before the move that had not reached the re-keying device is carried over by that member, once', async () => {
+  const net = await loopbackTestnet(3)
+  const owner = await createDevice(net, { label: 'owner' })
+  const w = await createDevice(net, { label: 'w' })
+  const x = await createDevice(net, { label: 'x' })
+  await owner.swarmpad.create('doc', { text: 'one two three' })
+  await w.invites.join((await owner.invites.create('doc')).code, { name: 'doc' })
+  await x.invites.join((await owner.invites.create('doc')).code, { name: 'doc' })
+  const wOld = await w.doc('doc')
+  const xKey = (await x.doc('doc')).writerKey
+  await untilText([wOld, await owner.doc('doc')], 'one two three')
+  const oldKeyHex = owner.swarmpad.library.find('doc')!.key
+
+  // Cut the writer off, let it type, and re-key while its edit cannot reach the owner.
+  const devices = [owner, w, x].map((d) => ({ swarm: d.swarm, publicKey: d.swarm.keyPair.publicKey }))
+  const nemesis = new Nemesis(() => devices)
+  nemesis.partition([[0, 2], [1]])
+  await until(() => nemesis.crossings().length === 0, 'the partition')
+  wOld.edit([{ from: 4, insert: 'and ' }])
+  await wOld.flush()
+  await owner.invites.rekey('doc', xKey)
+  const sOwner = await owner.doc('doc')
+  expect(sOwner.text.toString()).toBe('one two three')
+
+  nemesis.heal()
+  await until(() => w.swarmpad.library.find('doc')?.key !== oldKeyHex, 'the writer to follow', 30_000)
+  const sW = await w.doc('doc')
+  await untilText([sOwner, sW], 'one and two three', 30_000)
+  // Nothing else arrives later (a second copy of the edit).
+  await new Promise((r) => setTimeout(r, 500))
+  await untilText([sOwner, sW], 'one and two three')
+})
+
+test('sealed invite payload: the code and the seed clock round-trip; a code alone has no clock; anything else is refused', () => {
+  const code = new Uint8Array(Array.from({ length: CODE_BYTES }, (_, i) => i))
+  const payload = encodeSealedInvite(code, 300)
+  const both = decodeSealedInvite(payload)
+  expect(b4a.equals(both.code, code)).toBe(true)
+  expect(both.seedClock).toBe(300)
+  const alone = decodeSealedInvite(code)
+  expect(b4a.equals(alone.code, code)).toBe(true)
+  expect(alone.seedClock).toBe(null)
+  expect(() => decodeSealedInvite(code.subarray(0, 10))).toThrow()
+  expect(() => decodeSealedInvite(b4a.concat([payload, b4a.from([1])]))).toThrow()
+  expect(() => decodeSealedInvite(b4a.concat([code, b4a.from([0xfd])]))).toThrow()
 })
