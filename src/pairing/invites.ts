@@ -707,23 +707,24 @@ export class Invites extends Resource {
         // those it types until its device has moved.
         old.freeze(MOVING)
         const seed = old.seedPoint()
-        const stored: StoredInvite[] = []
-        for (const { member, publicKey, record } of records) {
-          try {
-            sealed.push({ writer: member.key, box: sealTo(publicKey, encodeSealedInvite(z32.decode(record.code), seed.clocks.get(member.clientId) ?? 0)) })
-            stored.push(record)
-          } catch {
-            unreachable.push(formatKey(member.key))
-          }
-        }
-        await this.store.addMany(stored)
-        await this.chore()
         try {
+          const stored: StoredInvite[] = []
+          for (const { member, publicKey, record } of records) {
+            try {
+              sealed.push({ writer: member.key, box: sealTo(publicKey, encodeSealedInvite(z32.decode(record.code), seed.clocks.get(member.clientId) ?? 0)) })
+              stored.push(record)
+            } catch {
+              unreachable.push(formatKey(member.key))
+            }
+          }
+          await this.store.addMany(stored)
+          await this.chore()
           await old.markMoved(key, sealed)
         } catch (err) {
+          // Nothing moved: the old document takes edits again.
           old.thaw()
-          await this.store.remove((r) => r.doc === keyHex)
-          await this.chore()
+          await this.store.remove((r) => r.doc === keyHex).catch(() => {})
+          await this.chore().catch(() => {})
           throw err
         }
         // One block where it fits, so followers can tell it apart.
