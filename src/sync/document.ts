@@ -235,21 +235,27 @@ export class SwarmDocument extends Resource {
     return { text: this.textValue.toString(), clocks: Y.decodeStateVector(Y.encodeStateVector(this.ydoc)) }
   }
 
-  /// What this device typed from its Yjs clock `clock` on, as two texts
-  /// built from the same updates: `before` without those edits, `after`
-  /// with them (the text now). A follower of a re-key carries over exactly
-  /// the difference: its own edits the seed lacks, and nobody else's. Null
-  /// when the newest snapshot already holds some of them (they cannot be
-  /// taken out).
+  /// What this device typed from its Yjs clock `clock` on, as two texts:
+  /// `before` without those edits, `after` with them (the text now). A
+  /// follower of a re-key carries over exactly the difference: its own edits
+  /// the seed lacks, and nobody else's. Null when the newest snapshot already
+  /// holds some of them (they cannot be taken out).
+  ///
+  /// `before` is the whole document seen through a Yjs snapshot: every
+  /// client's items, ours only below `clock`, and only the deletions of the
+  /// other updates. Others' text typed next to (so depending on) our late text
+  /// stays in it, where folding the other updates alone would leave it out.
+  /// An update of ours that only deletes has no clock: it counts as late once
+  /// it comes after our last update the seed holds (carrying over a deletion
+  /// the seed already has changes nothing).
   async ownEditsSince(clock: number): Promise<{ before: string; after: string } | null> {
     const me = this.clientId
-    const late = (update: Uint8Array) => {
-      const from = Y.parseUpdateMeta(update).from.get(me)
-      return from !== undefined && from >= clock
-    }
     const view = this.base.view
+    const self = findMember(await readMembership(view, this.base.key), this.base.local.key)
+    const selfN = self?.n ?? -1
     const all: Uint8Array[] = []
-    const kept: Uint8Array[] = []
+    const others: Uint8Array[] = []
+    const own: Uint8Array[] = []
     let start = 0
     if (view.snapshots.length > 0) {
       const block = await view.snapshots.get(view.snapshots.length - 1)
@@ -257,7 +263,7 @@ export class SwarmDocument extends Resource {
       const snap = decodeSnapshotEntry(block)
       if ((Y.decodeStateVector(Y.encodeStateVectorFromUpdate(snap.state)).get(me) ?? 0) > clock) return null
       all.push(snap.state)
-      kept.push(snap.state)
+      others.push(snap.state)
       start = snap.updates
     }
     const end = view.updates.length
@@ -265,26 +271,36 @@ export class SwarmDocument extends Resource {
     for (let i = start; i < end; i++) {
       const block = blocks[i - start]
       if (!block) return null
-      const { yjs } = decodeUpdateEntry(block)
-      all.push(yjs)
-      if (!late(yjs)) kept.push(yjs)
+      const entry = decodeUpdateEntry(block)
+      all.push(entry.yjs)
+      ;(entry.member === selfN ? own : others).push(entry.yjs)
     }
     // Own edits the view does not hold yet, up to now (no await from here on).
     this.flushLocal()
     for (const u of [...this.ownPending.values(), ...this.queue.unsaved]) {
       all.push(u)
-      if (!late(u)) kept.push(u)
+      own.push(u)
     }
-    const textOfParts = (parts: Uint8Array[]) => {
-      const doc = this.newYDoc()
-      try {
-        if (parts.length > 0) Y.applyUpdate(doc, Y.mergeUpdates(parts), REMOTE)
-        return doc.getText(TEXT_ROOT).toString()
-      } finally {
-        doc.destroy()
-      }
+    const froms = own.map((u) => Y.parseUpdateMeta(u).from.get(me))
+    const lastSeeded = froms.reduce<number>((last, from, i) => (from !== undefined && from < clock ? i : last), -1)
+    const seeded = own.filter((_, i) => {
+      const from = froms[i]
+      return from !== undefined ? from < clock : i < lastSeeded
+    })
+    const doc = new Y.Doc({ gc: false })
+    try {
+      if (all.length > 0) Y.applyUpdate(doc, Y.mergeUpdates(all), REMOTE)
+      const text = doc.getText(TEXT_ROOT)
+      const after = text.toString()
+      const deleted = Y.mergeDeleteSets([...others, ...seeded].map((u) => Y.decodeUpdate(u).ds))
+      const clocks = Y.decodeStateVector(Y.encodeStateVector(doc))
+      clocks.set(me, Math.min(clocks.get(me) ?? 0, clock))
+      const delta = text.toDelta(Y.createSnapshot(deleted, clocks)) as Array<{ insert?: unknown }>
+      const before = delta.map((op) => (typeof op.insert === 'string' ? op.insert : '')).join('')
+      return { before, after }
+    } finally {
+      doc.destroy()
     }
-    return { before: textOfParts(kept), after: textOfParts(all) }
   }
 
   /// The Autobase, for the network layer (wakeup, replication stats).

@@ -163,37 +163,45 @@ test('carrying edits over waits for the successor to show what it holds (writabl
   await untilText([owner.doc, follower.doc], 'one two and three')
 })
 
-test('an edit a member made before the move that had not reached the re-keying device is carried over by that member, once', async () => {
+test('edits members made before the move that had not reached the re-keying device are carried over by their authors, once', async () => {
   const net = await loopbackTestnet(3)
   const owner = await createDevice(net, { label: 'owner' })
   const w = await createDevice(net, { label: 'w' })
+  const y = await createDevice(net, { label: 'y' })
   const x = await createDevice(net, { label: 'x' })
   await owner.swarmpad.create('doc', { text: 'one two three' })
-  await w.invites.join((await owner.invites.create('doc')).code, { name: 'doc' })
-  await x.invites.join((await owner.invites.create('doc')).code, { name: 'doc' })
+  for (const d of [w, y, x]) await d.invites.join((await owner.invites.create('doc')).code, { name: 'doc' })
   const wOld = await w.doc('doc')
+  const yOld = await y.doc('doc')
   const xKey = (await x.doc('doc')).writerKey
-  await untilText([wOld, await owner.doc('doc')], 'one two three')
+  await untilText([wOld, yOld, await owner.doc('doc')], 'one two three')
   const oldKeyHex = owner.swarmpad.library.find('doc')!.key
 
-  // Cut the writer off, let it type, and re-key while its edit cannot reach the owner.
-  const devices = [owner, w, x].map((d) => ({ swarm: d.swarm, publicKey: d.swarm.keyPair.publicKey }))
+  // Cut w and y off from the owner. w inserts and deletes; y types right
+  // after w's new text (its edit depends on w's); the owner re-keys meanwhile.
+  const devices = [owner, w, y, x].map((d) => ({ swarm: d.swarm, publicKey: d.swarm.keyPair.publicKey }))
   const nemesis = new Nemesis(() => devices)
-  nemesis.partition([[0, 2], [1]])
+  nemesis.partition([[0, 3], [1, 2]])
   await until(() => nemesis.crossings().length === 0, 'the partition')
   wOld.edit([{ from: 4, insert: 'and ' }])
-  await wOld.flush()
+  await untilText([yOld], 'one and two three')
+  yOld.edit([{ from: 8, insert: 'very ' }])
+  await untilText([wOld], 'one and very two three')
+  wOld.edit([{ from: 16, to: 22 }])
+  await untilText([yOld], 'one and very two')
+  await Promise.all([wOld.flush(), yOld.flush()])
   await owner.invites.rekey('doc', xKey)
   const sOwner = await owner.doc('doc')
   expect(sOwner.text.toString()).toBe('one two three')
 
   nemesis.heal()
-  await until(() => w.swarmpad.library.find('doc')?.key !== oldKeyHex, 'the writer to follow', 30_000)
+  await until(() => w.swarmpad.library.find('doc')?.key !== oldKeyHex && y.swarmpad.library.find('doc')?.key !== oldKeyHex, 'w and y to follow', 30_000)
   const sW = await w.doc('doc')
-  await untilText([sOwner, sW], 'one and two three', 30_000)
-  // Nothing else arrives later (a second copy of the edit).
+  const sY = await y.doc('doc')
+  await untilText([sOwner, sW, sY], 'one and very two', 30_000)
+  // Nothing else arrives later (a second copy of an edit).
   await new Promise((r) => setTimeout(r, 500))
-  await untilText([sOwner, sW], 'one and two three')
+  await untilText([sOwner, sW, sY], 'one and very two')
 })
 
 test('sealed invite payload: the code and the seed clock round-trip; a code alone has no clock; anything else is refused', () => {
