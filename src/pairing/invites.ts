@@ -31,7 +31,7 @@ import { checkDocumentName, Library, type LibraryEntry } from '../storage/librar
 import { formatKey, fromHex, toHex } from '../storage/keys.js'
 import { SwarmDocument } from '../sync/document.js'
 import { activeMembers, activeOwners, findMember, type Member } from '../doc/membership.js'
-import { changeSetOf, diffChanges } from '../doc/changes.js'
+import { changeSetOf, diffChanges, rebaseOnto } from '../doc/changes.js'
 import { MAX_OWNER_DEVICES } from '../limits.js'
 import { CODE_BYTES as INVITE_BYTES, decodeInvite, encodeInvite, isExpired, type InviteRole, type ParsedInvite } from './code.js'
 import { deriveWriterKey, openSealed, sealTo, writerPublicKey } from './crypto.js'
@@ -860,10 +860,10 @@ export class Invites extends Resource {
     const profile = old.closingOrClosed ? null : findMember(await old.membership(), old.writerKey) ?? null
     // Nothing typed from here on may stay behind in the old document: pages
     // keep such edits and send them to the successor.
-    let carry = { before: noticed, after: noticed }
+    let carry: { before: string; after: string; changes: ChangeSet | null } = { before: noticed, after: noticed, changes: null }
     if (!old.closingOrClosed) {
       old.freeze(MOVING)
-      carry = (seedClock !== null ? await old.ownEditsSince(seedClock).catch(() => null) : null) ?? { before: noticed, after: old.text.toString() }
+      carry = (seedClock !== null ? await old.ownEditsSince(seedClock).catch(() => null) : null) ?? { before: noticed, after: old.text.toString(), changes: null }
     }
     const next = successorEntry(current, { key: toHex(auth.key), namespace, encryptionKey: toHex(auth.encryptionKey), role: invite.role }, this.now())
     await this.swarmpad.moveDocument(entry.name, next)
@@ -871,7 +871,7 @@ export class Invites extends Resource {
     if (!(await waitWritable(doc, 60_000, this.aborter.signal))) return
     await doc.setProfile({ name: profile?.name ?? '', color: profile?.color ?? '', device: b4a.from(this.swarm.keyPair.publicKey) })
     // Rebase them over what the successor holds now.
-    if (carry.after !== carry.before) await carryOver(doc, carry.before, carry.after)
+    if (carry.after !== carry.before) await carryOver(doc, carry.before, carry.changes ?? carry.after)
   }
 
   // --- helpers ---
@@ -969,14 +969,13 @@ export async function waitWritable(doc: SwarmDocument, ms: number, signal?: Abor
 /// seed only after the fold that follows. Rebasing over the unfolded, empty
 /// text put the carried edit next to the seed in Yjs order, after the whole
 /// seed about one time in two.
-export async function carryOver(doc: SwarmDocument, base: string, mine: string): Promise<void> {
+export async function carryOver(doc: SwarmDocument, base: string, mine: string | ChangeSet): Promise<void> {
   await doc.update().catch(() => {})
   if (doc.closingOrClosed) return
   const current = doc.text.toString()
-  const ours = changeSetOf(diffChanges(base, mine), base.length)
-  const theirs = changeSetOf(diffChanges(base, current), base.length)
-  const rebased: ChangeSet = ours.map(theirs)
-  if (!rebased.empty) doc.edit(rebased)
+  const ours = typeof mine === 'string' ? changeSetOf(diffChanges(base, mine), base.length) : mine
+  const changes = rebaseOnto(base, ours, current)
+  if (changes.length > 0) doc.edit(changes)
 }
 
 export type { Member }

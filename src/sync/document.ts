@@ -248,7 +248,7 @@ export class SwarmDocument extends Resource {
   /// An update of ours that only deletes has no clock: it counts as late once
   /// it comes after our last update the seed holds (carrying over a deletion
   /// the seed already has changes nothing).
-  async ownEditsSince(clock: number): Promise<{ before: string; after: string } | null> {
+  async ownEditsSince(clock: number): Promise<{ before: string; after: string; changes: ChangeSet } | null> {
     const me = this.clientId
     const view = this.base.view
     const self = findMember(await readMembership(view, this.base.key), this.base.local.key)
@@ -291,13 +291,34 @@ export class SwarmDocument extends Resource {
     try {
       if (all.length > 0) Y.applyUpdate(doc, Y.mergeUpdates(all), REMOTE)
       const text = doc.getText(TEXT_ROOT)
-      const after = text.toString()
       const deleted = Y.mergeDeleteSets([...others, ...seeded].map((u) => Y.decodeUpdate(u).ds))
       const clocks = Y.decodeStateVector(Y.encodeStateVector(doc))
       clocks.set(me, Math.min(clocks.get(me) ?? 0, clock))
-      const delta = text.toDelta(Y.createSnapshot(deleted, clocks)) as Array<{ insert?: unknown }>
-      const before = delta.map((op) => (typeof op.insert === 'string' ? op.insert : '')).join('')
-      return { before, after }
+      // Item by item, what our late updates added and removed: exact, where
+      // a diff of the two texts could pair up unrelated characters.
+      const delta = text.toDelta(Y.snapshot(doc), Y.createSnapshot(deleted, clocks)) as Array<{ insert?: unknown; attributes?: { ychange?: { type?: string } } }>
+      let before = ''
+      let after = ''
+      const changes: TextChange[] = []
+      for (const op of delta) {
+        if (typeof op.insert !== 'string') continue
+        const kind = op.attributes?.ychange?.type
+        const last = changes[changes.length - 1]
+        if (kind === 'added') {
+          if (last !== undefined && (last.to ?? last.from) === before.length) last.insert = (last.insert ?? '') + op.insert
+          else changes.push({ from: before.length, to: before.length, insert: op.insert })
+          after += op.insert
+        } else if (kind === 'removed') {
+          const from = before.length
+          before += op.insert
+          if (last !== undefined && (last.to ?? last.from) === from) last.to = before.length
+          else changes.push({ from, to: before.length, insert: '' })
+        } else {
+          before += op.insert
+          after += op.insert
+        }
+      }
+      return { before, after, changes: changeSetOf(changes, before.length) }
     } finally {
       doc.destroy()
     }

@@ -1,0 +1,125 @@
+// Re-key while everyone types (TESTING.md 5, an edit ledger in Jepsen's
+// terms): an owner and three writers type random token edits (inserts next to
+// each other's text, deletions of whole tokens) into whatever their library
+// points at; part of them are cut off from the owner by a partition while the
+// owner re-keys and removes one writer; then the partition heals. The
+// remaining devices converge on the successor, no edit arrives twice (each
+// member carries over its own edits the seed lacks), nothing the removed
+// writer typed after the re-key is there, and at most a tenth of the confirmed
+// inserts is misplaced or cut by a carried edit (in practice none to three of
+// about 70; README "Known open issues").
+// Seeded: a failure prints the line that repeats it.
+import { expect, test } from 'vitest'
+import { loopbackTestnet } from '../helpers/testnet.js'
+import { createDevice, until, untilText, type Device } from '../helpers/pairing.js'
+import { Nemesis } from '../helpers/nemesis.js'
+import { describeCheck, EditLedger, tokenEdit, tokensOf, type LedgerOp } from '../helpers/ledger.js'
+import { iterations, seeded, type Prng } from '../helpers/prng.js'
+import { isSwarmpadError } from '../../src/errors.js'
+
+const ROUNDS = iterations(2)
+/// Pause between two edits of one device (ms): people typing in bursts,
+/// four at a time. SWARMPAD_REKEY_PAUSE=15,60 is the extreme load that the
+/// closing note reports on (carry-over then misplaces some edits).
+/// At most this share of the confirmed inserts may end up misplaced or cut.
+const MAX_DAMAGED = 0.1
+const PAUSE_MS = (process.env.SWARMPAD_REKEY_PAUSE ?? '100,400').split(',').map(Number) as [number, number]
+
+for (let round = 0; round < ROUNDS; round++) {
+  test(`re-key while four devices type, two of them cut off from the owner (round ${round + 1} of ${ROUNDS})`, async (ctx) => {
+    const rng = seeded(ctx)
+    const net = await loopbackTestnet(3)
+    const owner = await createDevice(net, { label: 'owner' })
+    const writers = [await createDevice(net, { label: 'w1' }), await createDevice(net, { label: 'w2' }), await createDevice(net, { label: 'w3' })]
+    await owner.swarmpad.create('doc', { text: 'start\n' })
+    for (const d of writers) await d.invites.join((await owner.invites.create('doc')).code, { name: 'doc' })
+    const all = [owner, ...writers]
+    const removed = writers[2]!
+    const removedKey = (await removed.doc('doc')).writerKey
+    await untilText(await Promise.all(all.map((d) => d.doc('doc'))), 'start\n')
+    const oldKey = owner.swarmpad.library.find('doc')!.key
+
+    const ledger = new EditLedger()
+    const stats = { edits: 0, refused: 0 }
+    // Tokens the removed writer typed once the re-key was done: none may reach the successor.
+    const lateFromRemoved = new Set<string>()
+    let rekeying = false
+    const type = async (d: Device, r: Prng) => {
+      const entry = d.swarmpad.library.find('doc')
+      if (entry === undefined) return
+      const doc = await d.doc('doc').catch(() => null)
+      if (doc === null || !doc.writable) return
+      const e = tokenEdit(r, doc.text.toString(), () => ledger.token(d.label), 2, 0.25)
+      if (e.changes.length === 0) return
+      const op: LedgerOp = ledger.invoke(d.label, e.inserts, e.deletes)
+      if (d === removed && rekeying) for (const t of e.inserts) lateFromRemoved.add(t)
+      stats.edits++
+      try {
+        doc.edit(e.changes).durable.then(
+          () => ledger.ok(op),
+          (err: unknown) => {
+            stats.refused++
+            ledger.fail(op, String(err))
+          }
+        )
+      } catch (err) {
+        if (!isSwarmpadError(err)) throw err
+        stats.refused++
+        ledger.fail(op, err.message)
+      }
+    }
+    let typing = true
+    const typists = all.map(async (d) => {
+      const r = rng.fork()
+      while (typing) {
+        await type(d, r)
+        await new Promise((res) => setTimeout(res, r.int(PAUSE_MS[0], PAUSE_MS[1])))
+      }
+    })
+
+    await new Promise((r) => setTimeout(r, 600))
+    // Cut w1 and w2 off from the owner (w3, the one to be removed, stays with it).
+    const nemesis = new Nemesis(() => all.map((d) => ({ swarm: d.swarm, publicKey: d.swarm.keyPair.publicKey })))
+    nemesis.partition([[0, 3], [1, 2]])
+    await new Promise((r) => setTimeout(r, rng.int(200, 800)))
+    // A follower reports `moved` once it has carried its edits over.
+    const moved = new Set<string>()
+    for (const d of writers.slice(0, 2)) d.invites.on('moved', () => moved.add(d.label))
+    await owner.invites.rekey('doc', removedKey)
+    rekeying = true
+    await new Promise((r) => setTimeout(r, rng.int(100, 600)))
+    nemesis.heal()
+    await until(() => moved.size === 2, 'w1 and w2 to follow', 60_000)
+    for (const d of writers.slice(0, 2)) expect(d.swarmpad.library.find('doc')?.key).not.toBe(oldKey)
+    await new Promise((r) => setTimeout(r, 800))
+    typing = false
+    await Promise.all(typists)
+    for (const d of all) await (await d.doc('doc')).flush().catch(() => {})
+
+    const remaining = [owner, writers[0]!, writers[1]!]
+    const docs = await Promise.all(remaining.map((d) => d.doc('doc')))
+    await until(async () => {
+      for (const d of docs) await d.update().catch(() => {})
+      return docs.every((d) => d.text.toString() === docs[0]!.text.toString())
+    }, 'the remaining devices to converge on the successor', 60_000)
+    const texts = Object.fromEntries(remaining.map((d, i) => [d.label, docs[i]!.text.toString()]))
+
+    // The removed writer's edits: those before the re-key may or may not be in
+    // the seed; none it typed once the re-key was done.
+    const leaked = tokensOf(texts.owner!).filter((t) => lateFromRemoved.has(t))
+    expect(leaked, 'edits of the removed writer typed after the re-key').toEqual([])
+    for (const op of ledger.ops) if (op.process === removed.label && op.status !== 'failed') ledger.unknown(op, 'removed writer')
+    const result = ledger.check(texts)
+    console.log(`[reliability] rekey-typing: ${JSON.stringify({ ...stats, ...result.counts, lost: result.lost.length, duplicated: result.duplicated.length, diverged: result.diverged.length, unexpected: result.unexpected.length })}`)
+    // Converged, nothing twice, nothing from nowhere but pieces of misplaced
+    // edits; a few edits may be misplaced or partly removed by a carried edit
+    // (README "Known open issues": carry-over places edits by their
+    // surroundings). Before carry-over was exact per member, most of what the
+    // cut-off devices typed was lost or doubled.
+    expect(result.diverged, describeCheck(result)).toEqual([])
+    expect(result.duplicated, describeCheck(result)).toEqual([])
+    const damaged = new Set([...result.lost, ...result.unexpected].map((x) => x.token)).size
+    const confirmed = ledger.ops.filter((op) => op.status === 'ok').reduce((n, op) => n + op.inserts.length, 0)
+    expect(damaged, describeCheck(result)).toBeLessThanOrEqual(Math.ceil(confirmed * MAX_DAMAGED))
+  }, 180_000)
+}
