@@ -62,10 +62,6 @@ const STATUS_POLL_MS = 250
 /// Hyperswarm's own next refresh is ten minutes away.
 const RELOOKUP_MS = 3000
 
-/// How long close() waits for the DHT to take this device's announcements
-/// back before it closes without (they expire by themselves).
-const CLOSE_GRACE_MS = 1000
-
 /// How long to wait after a LAN node appears before refreshing every topic's
 /// announcement, so several nodes found together cause one refresh.
 const LAN_REFRESH_DELAY_MS = 100
@@ -123,8 +119,6 @@ export class Network extends Resource {
   private readonly joined = new Map<string, Joined>()
   /// Topics of documents being opened: joined before the open completes.
   private readonly early = new Map<string, PeerDiscoverySession>()
-  /// Whether close() could take every topic back from the DHT in time.
-  private leftInTime = true
   private readonly channels = new Map<SwarmConnection, PresenceConnection>()
   private readonly connected = new Set<string>()
   readonly presenceStats: PresenceStats = emptyPresenceStats()
@@ -173,21 +167,7 @@ export class Network extends Resource {
       ...(port !== undefined ? { port } : {})
     })
     this.swarm = new Hyperswarm({ dht, keyPair: this.keyPair })
-    // Leaving unannounces every topic on the DHT, which with an unreachable
-    // bootstrap (an island LAN on the default settings) waits for queries to
-    // time out: 4.5 s. Graceful for CLOSE_GRACE_MS, then forced (the
-    // announcements then expire on the DHT by themselves).
-    this.own({
-      close: async () => {
-        if (this.leftInTime) {
-          const graceful = this.swarm.destroy()
-          if (await Promise.race([graceful.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), CLOSE_GRACE_MS).unref())])) return
-        }
-        // The DHT first: with it gone, the swarm's server stops announcing at once.
-        await dht.destroy({ force: true })
-        await this.swarm.destroy({ force: true })
-      }
-    })
+    this.own({ close: () => this.swarm.destroy() })
     this.swarm.on('connection', (conn: SwarmConnection) => this.onConnection(conn))
 
     if (lan) {
@@ -225,10 +205,8 @@ export class Network extends Resource {
     if (this.heartbeat) clearInterval(this.heartbeat)
     if (this.poll) clearInterval(this.poll)
     if (this.lanRefresh) clearTimeout(this.lanRefresh)
-    // Leave every topic at once; the swarm's close bounds the wait.
-    const leaving = [...this.joined.values()].map((j) => this.leave(j.doc))
-    for (const key of [...this.early.keys()]) leaving.push(this.leaveEarly(b4a.from(key, 'hex')))
-    this.leftInTime = await Promise.race([Promise.all(leaving).then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), CLOSE_GRACE_MS).unref())])
+    for (const j of [...this.joined.values()]) await this.leave(j.doc)
+    for (const key of [...this.early.keys()]) await this.leaveEarly(b4a.from(key, 'hex'))
     for (const ch of this.channels.values()) ch.close()
     this.channels.clear()
     // The swarm (and its DHT) and LAN discovery are closed as owned children.
