@@ -278,7 +278,7 @@ export class Swarmpad extends Resource {
 
   private async recordLength(key: string, doc: SwarmDocument): Promise<void> {
     const entry = this.library.find(key)
-    const length = doc.localLength
+    const length = doc.autobase.local.length
     if (entry === undefined || length <= (entry.localLength ?? 0)) return
     await this.library.update(entry.name, { localLength: length })
   }

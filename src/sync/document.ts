@@ -119,7 +119,6 @@ export class SwarmDocument extends Resource {
   /// A checkpoint whose Yjs state is not loaded yet: the text is already
   /// shown; the Y.Doc is built on first use or right after open.
   private deferredLoad: { doc: Y.Doc; state: Uint8Array; text: string } | null = null
-  private lengthAtClose: number | null = null
   private frozenReason: string | null = null
   private queue!: AppendQueue
 
@@ -197,12 +196,6 @@ export class SwarmDocument extends Resource {
 
   get encryptionKey(): Uint8Array {
     return this.options.encryptionKey
-  }
-
-  /// Blocks in this device's own log; after close, as many as it held when
-  /// it closed (a closed core reports none).
-  get localLength(): number {
-    return this.lengthAtClose ?? this.base?.local?.length ?? 0
   }
 
   get writable(): boolean {
@@ -510,7 +503,6 @@ export class SwarmDocument extends Resource {
     this.signingWatch?.stop()
     if (this.state !== 'needs-upgrade') this.state = 'closed'
     this.queue?.stop()
-    if (this.base?.local) this.lengthAtClose = this.base.local.length
     if (this.base) await this.base.close()
     await this.folding.catch(() => {})
     this.deferredLoad?.doc.destroy()

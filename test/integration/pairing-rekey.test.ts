@@ -116,14 +116,14 @@ test('re-key needs an owner; edits typed into the old document while following a
     wOld.edit([{ from: 0, insert: 'zero ' }])
     typed = true
   })
-  // The library knows how long the owner's old log is (recorded at close):
-  // the successor's fresh, shorter log must not look like lost data.
+  // The library knows how long the owner's old log is (recorded when it
+  // opens): the successor's fresh, shorter log must not look like lost data.
   const ownerOld = await owner.doc('doc')
   for (const name of ['Owner', 'The owner']) await ownerOld.setProfile({ name, color: '#112233' })
   await owner.swarmpad.closeDocument('doc')
   await owner.doc('doc')
-  const oldLength = owner.swarmpad.library.find('doc')!.localLength ?? 0
-  expect(oldLength).toBeGreaterThan(2)
+  await until(() => (owner.swarmpad.library.find('doc')!.localLength ?? 0) > 2, 'the library to record the log length')
+  const oldLength = owner.swarmpad.library.find('doc')!.localLength!
   await owner.invites.rekey('doc', xKey)
   expect(owner.swarmpad.library.find('doc')!.localLength ?? 0).toBeLessThan(oldLength)
   await until(() => w.swarmpad.library.find('doc')?.key !== oldKeyHex, 'the writer to follow', 30_000)
