@@ -7,6 +7,8 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { onTestFinished } from 'vitest'
+import type { BrowserContext, Page } from 'playwright-core'
+import { pageIdle } from '../helpers/browser.js'
 import { ensureBuilt } from '../helpers/build.js'
 
 export { ensureBuilt }
@@ -120,4 +122,15 @@ export async function startDaemon(home: string, bootstrap: Array<{ host: string;
   await launch()
   onTestFinished(() => d.stop())
   return d
+}
+
+/// Open document `doc` in a new page of `context`, logged in to daemon `d`
+/// (its token is swapped for the cookie); confirm dialogs are accepted.
+export async function openDocPage(context: BrowserContext, d: DaemonProcess, doc: string): Promise<Page> {
+  const page = await context.newPage()
+  page.on('pageerror', (e) => console.error(`[page ${d.port}] ${e.message}`))
+  page.on('dialog', (dlg) => void dlg.accept())
+  await page.goto(d.loginUrl(`/doc/${doc}`))
+  await pageIdle(page)
+  return page
 }

@@ -5,39 +5,23 @@
 // his open page moves with it; what Bob then types reaches Alice's page and
 // not Cy's device, which stays online with the old document.
 import { describe, expect, test } from 'vitest'
-import createTestnet from 'hyperdht/testnet'
-import { onTestFinished } from 'vitest'
-import type { BrowserContext, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { eventually } from '../helpers/docs.js'
 import { tmpDir } from '../helpers/tmp.js'
 import { runCli } from '../helpers/cli.js'
-import { browserUnavailable, launchBrowser, pageIdle, pageText, saveScreenshots } from '../helpers/browser.js'
-import { ensureBuilt, startDaemon, type DaemonProcess } from './daemon.js'
+import { browserUnavailable, launchBrowser, pageText, saveScreenshots } from '../helpers/browser.js'
+import { ensureBuilt, openDocPage, startDaemon, type DaemonProcess } from './daemon.js'
+import { loopbackTestnet } from '../helpers/testnet.js'
 
 const skip = browserUnavailable()
 if (skip) console.warn(`skipping re-key page test: ${skip}`)
 
 const DOC = 'plan.md'
 
-interface Testnet {
-  bootstrap: Array<{ host: string; port: number }>
-  destroy(): Promise<void>
-}
-
-async function login(context: BrowserContext, d: DaemonProcess): Promise<Page> {
-  const page = await context.newPage()
-  page.on('pageerror', (e) => console.error(`[page ${d.port}] ${e.message}`))
-  page.on('dialog', (dlg) => void dlg.accept())
-  await page.goto(d.loginUrl(`/doc/${DOC}`))
-  await pageIdle(page)
-  return page
-}
-
 describe.skipIf(skip !== null)('re-key from the page', () => {
   test('Alice removes Cy with a re-key; Bob (daemon and open page) follows; Cy gets nothing new', async (ctx) => {
     ensureBuilt()
-    const testnet = await (createTestnet as unknown as (n: number, o: { host: string }) => Promise<Testnet>)(3, { host: '127.0.0.1' })
-    onTestFinished(() => testnet.destroy())
+    const testnet = await loopbackTestnet(3)
     const bootstrap = testnet.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
     const homes = await Promise.all(['a', 'b', 'c'].map((x) => tmpDir(`swarmpad-e2e-rekey-${x}-`)))
     const [A, B, C] = await Promise.all(homes.map((h) => startDaemon(h, testnet.bootstrap)))
@@ -61,8 +45,8 @@ describe.skipIf(skip !== null)('re-key from the page', () => {
     const pages: Array<{ name: string; page: Page }> = []
     const step = (s: string) => console.log(`[e2e rekey] ${s}`)
     try {
-      const pageA = await login(browserA, A!)
-      const pageB = await login(browserB, B!)
+      const pageA = await openDocPage(browserA, A!, DOC)
+      const pageB = await openDocPage(browserB, B!, DOC)
       pages.push({ name: 'alice', page: pageA }, { name: 'bob', page: pageB })
       await eventually(async () => (await pageText(pageA)) === '# Plan\n' && (await pageText(pageB)) === '# Plan\n', 'the text in both pages', 60_000)
 

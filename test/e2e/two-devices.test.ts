@@ -7,24 +7,18 @@
 // slider shows an earlier text and restore works. It also measures the time
 // from a keystroke in one page to the character showing in the other.
 import { describe, expect, test } from 'vitest'
-import createTestnet from 'hyperdht/testnet'
-import { onTestFinished } from 'vitest'
-import type { BrowserContext, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { Swarmpad } from '../../src/swarmpad.js'
 import { connect, eventually } from '../helpers/docs.js'
 import { tmpDir } from '../helpers/tmp.js'
 import { browserUnavailable, launchBrowser, pageIdle, pageText, saveScreenshots } from '../helpers/browser.js'
-import { ensureBuilt, startDaemon, type DaemonProcess } from './daemon.js'
+import { ensureBuilt, openDocPage, startDaemon, type DaemonProcess } from './daemon.js'
+import { loopbackTestnet } from '../helpers/testnet.js'
 
 const skip = browserUnavailable()
 if (skip) console.warn(`skipping two-device browser test: ${skip}`)
 
 const DOC = 'notes.md'
-
-interface Testnet {
-  bootstrap: Array<{ host: string; port: number }>
-  destroy(): Promise<void>
-}
 
 /// Two storage roots holding one document: A owns it (Alice), B is a writer (Bob).
 async function prepareHomes(): Promise<{ homeA: string; homeB: string }> {
@@ -60,15 +54,6 @@ async function prepareHomes(): Promise<{ homeA: string; homeB: string }> {
 
 type Hooks = { swarmpad: { text(): string; peers(): Array<{ name: string; head: number | null }>; status(): { label: string } | null; onDocChange?: (len: number, t: number) => void } }
 
-async function login(context: BrowserContext, d: DaemonProcess): Promise<Page> {
-  const page = await context.newPage()
-  page.on('pageerror', (e) => console.error(`[page ${d.port}] ${e.message}`))
-  page.on('dialog', (dlg) => void dlg.accept())
-  await page.goto(d.loginUrl(`/doc/${DOC}`))
-  await pageIdle(page)
-  return page
-}
-
 async function converged(pages: Page[], daemons: DaemonProcess[], what: string, ms = 60_000): Promise<string> {
   let text = ''
   await eventually(
@@ -90,8 +75,7 @@ function quantile(sorted: number[], q: number): number {
 describe.skipIf(skip !== null)('two devices in the browser', () => {
   test('converge, cursors, undo, reload, kill -9, history; latency', async (ctx) => {
     ensureBuilt()
-    const testnet = (await (createTestnet as unknown as (n: number, o: { host: string }) => Promise<Testnet>)(3, { host: '127.0.0.1' }))
-    onTestFinished(() => testnet.destroy())
+    const testnet = await loopbackTestnet(3)
     const { homeA, homeB } = await prepareHomes()
     const A = await startDaemon(homeA, testnet.bootstrap)
     const B = await startDaemon(homeB, testnet.bootstrap)
@@ -100,8 +84,8 @@ describe.skipIf(skip !== null)('two devices in the browser', () => {
     const pages: Array<{ name: string; page: Page }> = []
     const step = (s: string) => console.log(`[e2e] ${s}`)
     try {
-      const pageA = await login(browserA, A)
-      const pageB = await login(browserB, B)
+      const pageA = await openDocPage(browserA, A, DOC)
+      const pageB = await openDocPage(browserB, B, DOC)
       pages.push({ name: 'alice', page: pageA }, { name: 'bob', page: pageB })
       await converged([pageA, pageB], [A, B], 'the initial text on both devices')
 
