@@ -870,7 +870,7 @@ export class Invites extends Resource {
     const { doc } = await this.swarmpad.open(entry.name)
     if (!(await waitWritable(doc, 60_000, this.aborter.signal))) return
     await doc.setProfile({ name: profile?.name ?? '', color: profile?.color ?? '', device: b4a.from(this.swarm.keyPair.publicKey) })
-    // Rebase them over what the successor holds now.
+    // This device's edits the seed lacks, placed into what the successor holds now.
     if (carry.after !== carry.before) await carryOver(doc, carry.before, carry.changes ?? carry.after)
   }
 
