@@ -17,7 +17,7 @@ import { describeCheck, EditLedger, tokenEdit, tokensOf, type LedgerOp } from '.
 import { iterations, seeded, type Prng } from '../helpers/prng.js'
 import { isSwarmpadError } from '../../src/errors.js'
 
-const ROUNDS = iterations(2)
+const ROUNDS = iterations(1)
 /// Pause between two edits of one device (ms): people typing in bursts,
 /// four at a time. SWARMPAD_REKEY_PAUSE=15,60 is the extreme load that the
 /// closing note reports on (carry-over then misplaces some edits).
