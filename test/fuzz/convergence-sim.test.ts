@@ -42,6 +42,7 @@ import type { SwarmDocument } from '../../src/sync/document.js'
 import { TEXT_ROOT } from '../../src/doc/yjs-guard.js'
 import type { ChangeSet } from '@codemirror/state'
 import { isSwarmpadError } from '../../src/errors.js'
+import { recordEdit } from '../helpers/ledger-edit.js'
 import { readCases, reportFigures, round, roundSeeds, scaled, sleep, within, type RegressionCase } from './harness.js'
 
 const SUITE = 'convergence-sim'
@@ -192,22 +193,11 @@ async function simulate(rng: Prng, params: Params, totals: Figures): Promise<voi
     f.inserts += e.inserts.length
     f.deletes += e.deletes.length
     if (base !== doc.version) f.rebased++
-    try {
-      const r = doc.edit(e.changes, base)
+    // Refused at once (this device was removed, or the version is too old): nothing changed.
+    const r = recordEdit(ledger, op, () => doc.edit(e.changes, base), () => f.failedEdits++)
+    if (r !== null) {
       neighbours.set(op.id, neighbourTokens(doc.text.toString(), r.changes, e.inserts))
       if (doubtful.size > 0) spreadDoubt()
-      r.durable.then(
-        () => ledger.ok(op),
-        (err: unknown) => {
-          f.failedEdits++
-          ledger.fail(op, String(err))
-        }
-      )
-    } catch (err) {
-      // Refused at once (this device was removed, or the version is too old): nothing changed.
-      if (!isSwarmpadError(err)) throw err
-      f.failedEdits++
-      ledger.fail(op, err.message)
     }
     if (rng.bool(0.2)) oldVersions.set(i, { version: doc.version, text: doc.text.toString() })
   }

@@ -23,7 +23,7 @@ import { createDevice, shareDocument, testnet, type Device } from '../helpers/ne
 import type { Prng } from '../helpers/prng.js'
 import type { SwarmDocument } from '../../src/sync/document.js'
 import type { Network } from '../../src/net/network.js'
-import { isSwarmpadError } from '../../src/errors.js'
+import { recordEdit } from '../helpers/ledger-edit.js'
 import { EXTENSIVE, reportFigures, round, roundSeeds, scaled, sleep, within } from '../fuzz/harness.js'
 
 const DEVICES = 4
@@ -64,19 +64,7 @@ async function chaos(rng: Prng): Promise<Record<string, unknown>> {
     f.edits++
     f.inserts += e.inserts.length
     f.deletes += e.deletes.length
-    try {
-      n.doc.edit(e.changes).durable.then(
-        () => ledger.ok(op),
-        (err: unknown) => {
-          f.refused++
-          ledger.fail(op, String(err))
-        }
-      )
-    } catch (err) {
-      if (!isSwarmpadError(err)) throw err
-      f.refused++
-      ledger.fail(op, err.message)
-    }
+    recordEdit(ledger, op, () => n.doc.edit(e.changes), () => f.refused++)
   }
 
   const restart = async (n: Node) => {

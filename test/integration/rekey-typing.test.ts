@@ -15,7 +15,7 @@ import { createDevice, until, untilText, type Device } from '../helpers/pairing.
 import { Nemesis } from '../helpers/nemesis.js'
 import { describeCheck, EditLedger, tokenEdit, tokensOf, type LedgerOp } from '../helpers/ledger.js'
 import { iterations, seeded, type Prng } from '../helpers/prng.js'
-import { isSwarmpadError } from '../../src/errors.js'
+import { recordEdit } from '../helpers/ledger-edit.js'
 
 const ROUNDS = iterations(1)
 /// Pause between two edits of one device (ms): people typing in bursts,
@@ -54,19 +54,7 @@ for (let round = 0; round < ROUNDS; round++) {
       const op: LedgerOp = ledger.invoke(d.label, e.inserts, e.deletes)
       if (d === removed && rekeying) for (const t of e.inserts) lateFromRemoved.add(t)
       stats.edits++
-      try {
-        doc.edit(e.changes).durable.then(
-          () => ledger.ok(op),
-          (err: unknown) => {
-            stats.refused++
-            ledger.fail(op, String(err))
-          }
-        )
-      } catch (err) {
-        if (!isSwarmpadError(err)) throw err
-        stats.refused++
-        ledger.fail(op, err.message)
-      }
+      recordEdit(ledger, op, () => doc.edit(e.changes), () => stats.refused++)
     }
     let typing = true
     const typists = all.map(async (d) => {

@@ -14,6 +14,15 @@ async function swarmpad(): Promise<Swarmpad> {
   return sp
 }
 
+/// A tab of notes.md on `hub`: its connection and every message it got, once welcomed.
+async function joinTab(hub: CollabHub): Promise<{ conn: ReturnType<CollabHub['connect']>; got: ServerMessage[] }> {
+  const got: ServerMessage[] = []
+  const conn = hub.connect({ send: (d) => got.push(JSON.parse(d) as ServerMessage), close: () => {}, bufferedAmount: 0 })
+  conn.receive(JSON.stringify({ type: 'join', doc: 'notes.md', clientID: 'tab1', resume: null }))
+  await eventually(() => got.some((m) => m.type === 'welcome'), 'the welcome')
+  return { conn, got }
+}
+
 test('access: a tab that joined read-only becomes a writer when an owner adds the device, and read-only again when removed', async () => {
   const owner = await swarmpad()
   const guest = await swarmpad()
@@ -24,10 +33,7 @@ test('access: a tab that joined read-only becomes a writer when an owner adds th
     const { doc: copy } = await guest.open('notes.md')
     connect(doc, copy)
 
-    const got: ServerMessage[] = []
-    const conn = hub.connect({ send: (d) => got.push(JSON.parse(d) as ServerMessage), close: () => {}, bufferedAmount: 0 })
-    conn.receive(JSON.stringify({ type: 'join', doc: 'notes.md', clientID: 'tab1', resume: null }))
-    await eventually(() => got.some((m) => m.type === 'welcome'), 'the welcome')
+    const { got } = await joinTab(hub)
     expect(got.find((m) => m.type === 'welcome')).toMatchObject({ writable: false })
     const access = () => got.filter((m) => m.type === 'access').map((m) => (m as { writable: boolean }).writable)
 
@@ -53,10 +59,7 @@ test('remove-member with a re-key, without src/pairing: refused with how to do i
     const { doc } = await sp.create('notes.md')
     const { doc: otherDoc } = await other.create('scratch.md')
     await doc.addMember(otherDoc.writerKey, 'writer')
-    const got: ServerMessage[] = []
-    const conn = hub.connect({ send: (d) => got.push(JSON.parse(d) as ServerMessage), close: () => {}, bufferedAmount: 0 })
-    conn.receive(JSON.stringify({ type: 'join', doc: 'notes.md', clientID: 'tab1', resume: null }))
-    await eventually(() => got.some((m) => m.type === 'welcome'), 'the welcome')
+    const { conn, got } = await joinTab(hub)
     conn.receive(JSON.stringify({ type: 'remove-member', doc: 'notes.md', rid: 7, key: otherDoc.writerKey.toString('hex'), rekey: true }))
     await eventually(() => got.some((m) => 'rid' in m && m.rid === 7), 'the reply')
     expect(got.find((m) => 'rid' in m && m.rid === 7)).toMatchObject({ type: 'error', code: 'BAD_ARGUMENT', message: expect.stringMatching(/swarmpad remove NAME MEMBER --rekey/) })
@@ -73,10 +76,7 @@ test('a push while the document moves to a re-key successor: refused with MOVED 
   const hub = new CollabHub(sp, null)
   try {
     const { doc } = await sp.create('notes.md', { text: 'hello' })
-    const got: ServerMessage[] = []
-    const conn = hub.connect({ send: (d) => got.push(JSON.parse(d) as ServerMessage), close: () => {}, bufferedAmount: 0 })
-    conn.receive(JSON.stringify({ type: 'join', doc: 'notes.md', clientID: 'tab1', resume: null }))
-    await eventually(() => got.some((m) => m.type === 'welcome'), 'the welcome')
+    const { conn, got } = await joinTab(hub)
     const welcome = got.find((m) => m.type === 'welcome') as { epoch: string; version: number }
     doc.freeze('moving to fresh keys')
     expect(doc.writable).toBe(false)
