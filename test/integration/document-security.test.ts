@@ -231,9 +231,14 @@ describe('authorship and membership on every peer', () => {
     // items then point at items that never reach the view. apply() refuses
     // c's update the same way everywhere (instead of Yjs holding it back
     // forever), and c's Yjs clock is not stuck: c edits on.
-    const a = await createDoc()
+    // Keys are random: take an owner whose key is in the lower half, so each
+    // joiner is above it with odds of at least one half (an owner key near the
+    // top made twenty joiners too few in a CI run).
+    let a = await createDoc()
+    for (let i = 0; i < 30 && a.doc.writerKey[0] >= 0x80; i++) a = await createDoc()
+    expect(a.doc.writerKey[0]).toBeLessThan(0x80)
     let b = await joinDoc(a.doc)
-    for (let i = 0; i < 20 && Buffer.compare(b.doc.writerKey, a.doc.writerKey) < 0; i++) b = await joinDoc(a.doc)
+    for (let i = 0; i < 30 && Buffer.compare(b.doc.writerKey, a.doc.writerKey) < 0; i++) b = await joinDoc(a.doc)
     const c = await joinDoc(a.doc)
     const stopAB = connect(a.doc, b.doc)
     const stopAC = connect(a.doc, c.doc)
@@ -275,9 +280,14 @@ describe('authorship and membership on every peer', () => {
     // b's edits. When a's removal reaches them it is ordered before b's edits
     // (Autobase orders concurrent nodes by writer key, so b's key is chosen
     // above a's): b's edits leave the view; c must rebuild its Y.Doc without them.
-    const a = await createDoc()
+    // Keys are random: take an owner whose key is in the lower half, so each
+    // joiner is above it with odds of at least one half (an owner key near the
+    // top made twenty joiners too few in a CI run).
+    let a = await createDoc()
+    for (let i = 0; i < 30 && a.doc.writerKey[0] >= 0x80; i++) a = await createDoc()
+    expect(a.doc.writerKey[0]).toBeLessThan(0x80)
     let b = await joinDoc(a.doc)
-    for (let i = 0; i < 20 && Buffer.compare(b.doc.writerKey, a.doc.writerKey) < 0; i++) b = await joinDoc(a.doc)
+    for (let i = 0; i < 30 && Buffer.compare(b.doc.writerKey, a.doc.writerKey) < 0; i++) b = await joinDoc(a.doc)
     expect(Buffer.compare(b.doc.writerKey, a.doc.writerKey)).toBeGreaterThan(0)
     const c = await joinDoc(a.doc)
     const stopAB = connect(a.doc, b.doc)
