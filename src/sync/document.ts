@@ -13,6 +13,7 @@ import { changeSetOf, deltaToChangeSet, diffChanges, type DeltaOp, type TextChan
 import { TEXT_ROOT } from '../doc/yjs-guard.js'
 import { MAX_INSERT_CHUNK, MAX_REBASE_VERSIONS, MAX_TEXT_LENGTH, SNAPSHOT_INTERVAL } from '../limits.js'
 import { AppendQueue } from './append-queue.js'
+import { guardAutobase } from './autobase-guard.js'
 import { SigningWatch } from './signing-watch.js'
 import { openCheckpoint, sealCheckpoint, type Checkpoint, type CheckpointStore } from './checkpoint.js'
 import { closeView, createApply, openView, readMembership, UPGRADE_REASON, type DocumentView } from './view.js'
@@ -404,6 +405,7 @@ export class SwarmDocument extends Resource {
     if (!(encryptionKey instanceof Uint8Array) || encryptionKey.length !== 32) {
       throw new SwarmpadError('BAD_ARGUMENT', 'a document needs a 32-byte encryption key')
     }
+    guardAutobase()
     const apply = createApply(() => this.base.key)
     this.base = new Autobase<DocumentView>(this.store, key, {
       open: openView,

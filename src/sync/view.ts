@@ -192,6 +192,15 @@ function missingReference(references: Array<{ client: number; clock: number }>, 
 /// it back; rebuilt from the newest snapshot's state vector and the entries
 /// after it when the view moved in a way it did not follow (first use, a
 /// fast-forward, a truncation deeper than the undo log).
+///
+/// Every entry of a view is appended by apply() and every truncation shows
+/// as a shorter view at the next call, so for one view object its length
+/// says where the clocks are. But Autobase makes its apply state, and with
+/// it the view object, again (after a fast-forward, a reboot), and the new
+/// view may have any length, the old one's included. Clocks kept for the old
+/// view made apply() refuse good updates ("does not continue its writer's
+/// text") on that peer only, which then never converged (partition-chaos,
+/// under restarts). So the cache also keeps the view object it follows.
 export class WriterClocks {
   private clocks = new Map<number, number>()
   /// One record per update entry from index `base`: the member it advanced
@@ -199,6 +208,7 @@ export class WriterClocks {
   private undo: Array<{ member: number; before: number | undefined }> = []
   private base = 0
   private length = -1
+  private view: DocumentView | null = null
   private static readonly MAX_UNDO = 4096
 
   next(member: number): number {
@@ -219,13 +229,11 @@ export class WriterClocks {
   /// Make the clocks those of `view.updates` as it is now.
   async sync(view: DocumentView, membership: Membership): Promise<void> {
     const length = view.updates.length
-    if (length === this.length) return
-    if (length < this.length && length >= this.base) {
-      while (this.length > length) {
+    if (view === this.view && length <= this.length && length >= this.base) {
+      for (; this.length > length; this.length--) {
         const u = this.undo.pop()!
         if (u.before === undefined) this.clocks.delete(u.member)
         else this.clocks.set(u.member, u.before)
-        this.length--
       }
       return
     }
@@ -250,6 +258,7 @@ export class WriterClocks {
     this.undo = []
     this.base = length
     this.length = length
+    this.view = view
   }
 }
 

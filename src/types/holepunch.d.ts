@@ -157,3 +157,10 @@ declare module 'z32' {
   }
   export default z32
 }
+
+/// Autobase's internal apply state: only the one method src/sync/autobase-guard.ts wraps.
+declare module 'autobase/lib/apply-state.js' {
+  export default class ApplyState {
+    _assembleMultisig(...args: unknown[]): Promise<void>
+  }
+}

@@ -428,6 +428,49 @@ describe('apply() determinism', () => {
     sameRun(whole, first, 'continued by a fresh apply()')
   })
 
+  test("one apply() handed another view of the same length uses that view's clocks", async (ctx) => {
+    // Autobase makes its apply state (and the view object) again after a
+    // fast-forward or a reboot; apply()'s cached writer clocks must follow
+    // the view, not its length.
+    const rng = seeded(ctx)
+    const owner = newWriter(rng)
+    const creator = owner.key
+    const apply = createApply(() => creator)
+    const reasonsOf = (v: FakeView) => v.rejections.blocks.map((b) => decodeRejectionEntry(b).reason)
+
+    // Two histories of the owner's text that part after a shared start.
+    const start = update(randomEdit(rng, owner)!)
+    const branch = newWriter(rng)
+    branch.key = owner.key
+    branch.doc.clientID = owner.doc.clientID
+    Y.applyUpdate(branch.doc, Y.encodeStateAsUpdate(owner.doc))
+    branch.doc.clientID = owner.doc.clientID // Yjs picks a new one when it sees its own in an update
+    branch.updates.length = 0
+    owner.doc.getText(TEXT_ROOT).insert(0, 'a long insert on the first branch')
+    const long = update(owner.updates[owner.updates.length - 1]!)
+    branch.doc.getText(TEXT_ROOT).insert(0, 'short')
+    const short = update(branch.updates[branch.updates.length - 1]!)
+    branch.doc.getText(TEXT_ROOT).insert(0, 'next ')
+    const next = update(branch.updates[branch.updates.length - 1]!)
+    const host = new FakeHost(creator)
+    const at = (seq: number, value: Uint8Array): AutobaseNode => ({ from: { key: owner.key }, length: seq, value: Buffer.from(value), heads: [] })
+
+    // This apply() folds [start, long] into view A.
+    const a = newView()
+    await apply([at(1, start), at(2, long)], a as unknown as DocumentView, host)
+    expect(a.updates.length).toBe(2)
+
+    // View B, of the same length, holds [start, short] (another apply filled it).
+    const b = newView()
+    await createApply(() => creator)([at(1, start), at(2, short)], b as unknown as DocumentView, new FakeHost(creator))
+    expect(reasonsOf(b)).toEqual([])
+    expect(b.updates.length).toBe(2)
+    await apply([at(3, next)], b as unknown as DocumentView, host)
+    expect(reasonsOf(b)).toEqual([])
+    expect(b.updates.length).toBe(3)
+
+  })
+
   test('a block of a newer version interrupts apply; from a non-member it is only refused', async (ctx) => {
     const rng = seeded(ctx)
     const owner = newWriter(rng)
