@@ -313,7 +313,7 @@ export class Network extends Resource {
     try {
       const self = await doc.self()
       if (self === null || (self.device !== null && b4a.equals(self.device, this.keyPair.publicKey))) return
-      await doc.setProfile({ name: self.name, color: self.color, device: this.keyPair.publicKey })
+      await doc.setProfile({ device: this.keyPair.publicKey })
     } catch (err) {
       if (doc.closingOrClosed || this.closingOrClosed) return
       // Another profile block (a `whoami` at the same moment) landed after

@@ -546,7 +546,7 @@ export class Invites extends Resource {
     const wait = Math.max(MIN_WRITABLE_WAIT, started + timeoutMs - this.now())
     const writable = await waitWritable(doc, wait, opts.signal)
     if (writable) {
-      await doc.setProfile({ name: opts.profile?.name ?? '', color: opts.profile?.color ?? '', device: b4a.from(this.swarm.keyPair.publicKey) }).catch((err) => {
+      await doc.setProfile({ name: opts.profile?.name, color: opts.profile?.color, device: b4a.from(this.swarm.keyPair.publicKey) }).catch((err) => {
         this.emit('follow-error', err)
       })
     }
@@ -869,7 +869,7 @@ export class Invites extends Resource {
     await this.swarmpad.moveDocument(entry.name, next)
     const { doc } = await this.swarmpad.open(entry.name)
     if (!(await waitWritable(doc, 60_000, this.aborter.signal))) return
-    await doc.setProfile({ name: profile?.name ?? '', color: profile?.color ?? '', device: b4a.from(this.swarm.keyPair.publicKey) })
+    await doc.setProfile({ name: profile?.name, color: profile?.color, device: b4a.from(this.swarm.keyPair.publicKey) })
     // This device's edits the seed lacks, placed into what the successor holds now.
     if (carry.after !== carry.before) await carryOver(doc, carry.before, carry.changes ?? carry.after)
   }

@@ -121,6 +121,8 @@ export class SwarmDocument extends Resource {
   /// shown; the Y.Doc is built on first use or right after open.
   private deferredLoad: { doc: Y.Doc; state: Uint8Array; text: string } | null = null
   private frozenReason: string | null = null
+  /// The last profile change of this device (setProfile runs them in turn).
+  private profileChanges: Promise<void> = Promise.resolve()
   private queue!: AppendQueue
 
   private textValue: Text = Text.empty
@@ -761,13 +763,23 @@ export class SwarmDocument extends Resource {
     })
   }
 
-  /// Set this device's name, colour and presence key in the document.
-  async setProfile(profile: { name: string; color: string; device?: Key | null }): Promise<void> {
-    const block: Block = { kind: 'profile', name: profile.name, color: profile.color, device: profile.device ?? null }
-    await this.appendControl(block, (m) => {
-      const x = findMember(m, this.writerKey)
-      return x !== undefined && x.name === profile.name && x.color === profile.color
+  /// Set this device's name, colour and presence key in the document; a
+  /// field left out keeps its value. The changes of one device run one at a
+  /// time, each merged into what the one before wrote: the network adding the
+  /// device key while a join sets the name must not put back the old name.
+  async setProfile(profile: { name?: string | undefined; color?: string | undefined; device?: Key | null | undefined }): Promise<void> {
+    const change = this.profileChanges.then(async () => {
+      const self = findMember(await this.membership(), this.writerKey)
+      const name = profile.name ?? self?.name ?? ''
+      const color = profile.color ?? self?.color ?? ''
+      const device = profile.device !== undefined ? profile.device : (self?.device ?? null)
+      await this.appendControl({ kind: 'profile', name, color, device }, (m) => {
+        const x = findMember(m, this.writerKey)
+        return x !== undefined && x.name === name && x.color === color
+      })
     })
+    this.profileChanges = change.catch(() => {})
+    await change
   }
 
   /// Record that the document moved to a successor `key` (a re-key), with

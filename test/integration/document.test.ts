@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'vitest'
+import b4a from 'b4a'
+import { randomBytes } from 'node:crypto'
 import { createDoc, joinDoc, connect, converge, eventually } from '../helpers/docs.js'
 
 describe('document', () => {
@@ -26,5 +28,22 @@ describe('document', () => {
     b.doc.edit([{ from: 0, insert: 'bbb' }])
     await converge([a.doc, b.doc])
     expect(a.doc.text.toString()).toHaveLength(6)
+  })
+
+  test('profile changes started at the same moment both stay: each field left out keeps its value', async () => {
+    // The network adds the device key when the document becomes writable,
+    // while a join sets the name from the device profile (a CI run lost the
+    // name: the network's block, built from the name it had read before,
+    // landed last).
+    const a = await createDoc()
+    const device = randomBytes(32)
+    await Promise.all([a.doc.setProfile({ device }), a.doc.setProfile({ name: 'Bob', color: '#123456' })])
+    let self = await a.doc.self()
+    expect(self?.name).toBe('Bob')
+    expect(self?.color).toBe('#123456')
+    expect(b4a.equals(self!.device!, device)).toBe(true)
+    await Promise.all([a.doc.setProfile({ name: 'Robert' }), a.doc.setProfile({ device: null })])
+    self = await a.doc.self()
+    expect([self?.name, self?.color, self?.device]).toEqual(['Robert', '#123456', null])
   })
 })
