@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'TOO_LARGE'
   | 'UPGRADE_REQUIRED' // a peer wrote a block of a newer format
   | 'CLOSED'
+  | 'SAVE_UNCERTAIN' // closed while the edit's block was being appended: it may be in the log
   | 'INVALID_INVITE'
   | 'INVITE_USED'
   | 'INVITE_EXPIRED'

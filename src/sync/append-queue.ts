@@ -79,7 +79,8 @@ export class AppendQueue {
   }
 
   /// Stop: pending updates are rejected with CLOSED (they stay in the local
-  /// Y.Doc but were never saved; callers see the rejection).
+  /// Y.Doc but were never saved; callers see the rejection); an append in
+  /// flight that then fails is rejected with SAVE_UNCERTAIN.
   stop(): void {
     this.stopped = true
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
@@ -142,8 +143,17 @@ export class AppendQueue {
             for (const c of batch) for (const w of c.waiters) w.reject(fatal)
             continue
           }
+          if (this.stopped) {
+            // Closed while this block was being appended: Autobase may still
+            // have written it while closing (its append rejects on close
+            // either way), so the edit may be in the log; "not saved" could be
+            // wrong (a partition-chaos run saw such edits appear after the
+            // restart). Say so; the next open shows it if it was saved.
+            const uncertain = new SwarmpadError('SAVE_UNCERTAIN', 'the document closed while the edit was being saved: it shows after the next open if the save finished')
+            for (const c of batch) for (const w of c.waiters) w.reject(uncertain)
+            break
+          }
           this.pending.unshift(...batch)
-          if (this.stopped) break
           this.onError(err)
           this.retryDelay = Math.min(5000, this.retryDelay === 0 ? 50 : this.retryDelay * 2)
           this.retryTimer = setTimeout(() => {

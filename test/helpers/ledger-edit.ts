@@ -1,5 +1,7 @@
 // Make a document edit whose outcome an EditLedger records: `ok` once its
-// block is durable, `failed` when it is refused, at once or later.
+// block is durable, `failed` when it is refused, at once or later, and
+// `unknown` when the document closed while its block was being appended
+// (SAVE_UNCERTAIN: it may be in the log).
 import { isSwarmpadError } from '../../src/errors.js'
 import type { EditLedger, LedgerOp } from './ledger.js'
 
@@ -13,7 +15,8 @@ export function recordEdit<R extends { durable: Promise<unknown> }>(ledger: Edit
       () => ledger.ok(op),
       (err: unknown) => {
         onFailed()
-        ledger.fail(op, String(err))
+        if (isSwarmpadError(err, 'SAVE_UNCERTAIN')) ledger.unknown(op, err.message)
+        else ledger.fail(op, String(err))
       }
     )
     return r

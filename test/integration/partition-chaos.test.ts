@@ -15,7 +15,9 @@
 // last moment some live device lacked the insert) is reported as quantiles.
 //
 // An edit is `ok` when its block is durable in its device's log; an edit a
-// restart refused to save is `failed` (and must not show up anywhere).
+// restart refused to save is `failed` (and must not show up anywhere); an
+// edit whose block was being appended when its device closed is `unknown`
+// (SAVE_UNCERTAIN: Autobase may have written it while closing).
 import { describe, expect, test } from 'vitest'
 import { checkerSelfTest, describeCheck, EditLedger, tokenEdit, type LedgerOp } from '../helpers/ledger.js'
 import { Nemesis } from '../helpers/nemesis.js'
