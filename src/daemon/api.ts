@@ -395,6 +395,7 @@ function networkStatus(daemon: Daemon): Record<string, unknown> {
   return {
     device: formatKey(fromHex(s.device)),
     bootstrap: s.bootstrap === 'public' ? 'public DHT' : s.bootstrap,
+    bootstrapReachable: s.bootstrapReachable,
     lan: s.lan.enabled,
     lanDetails: s.lan,
     peers: s.peers,

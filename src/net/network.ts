@@ -7,6 +7,7 @@ import type { OpenDocument, OpeningDocument, Swarmpad } from '../swarmpad.js'
 import type { SwarmDocument } from '../sync/document.js'
 import { formatBootstrap, type NodeAddress } from './bootstrap.js'
 import { LanDiscovery, type LanStatus } from './lan.js'
+import { probeBootstrap, publicBootstrapNodes } from './reach.js'
 import {
   decodePresence,
   DocumentPresence,
@@ -46,6 +47,9 @@ export interface NetworkStatus {
   device: string
   /// `public` (HyperDHT's bootstrap nodes), `none`, or the configured host:port list.
   bootstrap: string
+  /// False when LAN discovery is on and no bootstrap node answered at start
+  /// (the device then finds peers on the local network only).
+  bootstrapReachable: boolean
   lan: LanStatus | { enabled: false }
   /// Devices connected now.
   peers: number
@@ -125,6 +129,9 @@ export class Network extends Resource {
   private heartbeat: NodeJS.Timeout | null = null
   private poll: NodeJS.Timeout | null = null
   private lanRefresh: NodeJS.Timeout | null = null
+  /// True when LAN discovery is on and no bootstrap node answered at start:
+  /// the device then runs on the LAN alone until the daemon restarts.
+  bootstrapUnreachable = false
   private readonly onOpen = (open: OpenDocument) => this.join(open)
   private readonly onOpening = (opening: OpeningDocument) => this.joinEarly(opening.discoveryKey)
   private readonly onOpenFailed = (opening: OpeningDocument) => void this.leaveEarly(opening.discoveryKey)
@@ -147,9 +154,20 @@ export class Network extends Resource {
   }
 
   protected override async _open(): Promise<void> {
-    const { bootstrap, lan = true, host, port, lanInterfaces } = this.options
+    const { lan = true, host, port, lanInterfaces } = this.options
+    let bootstrap = this.options.bootstrap
     await this.swarmpad.ready()
     this.keyPair = this.options.keyPair ?? (await this.swarmpad.store.createKeyPair('swarmpad/device'))
+    // With LAN discovery on, a bootstrap that cannot be reached (no route
+    // out: an island LAN) or never answers must not hold the LAN peers up:
+    // ask it first, and start on the LAN alone when nobody answers.
+    if (lan && (bootstrap === undefined || bootstrap.length > 0)) {
+      const probe = await probeBootstrap(bootstrap ?? publicBootstrapNodes(), host !== undefined ? { host } : {})
+      if (!probe.reachable) {
+        this.bootstrapUnreachable = true
+        bootstrap = []
+      }
+    }
     // An island network (no bootstrap at all, LAN discovery on) has only
     // peers on the local network, which reach this device's address
     // directly: saying so lets them connect at once instead of attempting
@@ -489,6 +507,7 @@ export class Network extends Resource {
     return {
       device: b4a.toString(this.keyPair.publicKey, 'hex'),
       bootstrap: bootstrap === undefined ? 'public' : bootstrap.length === 0 ? 'none' : formatBootstrap(bootstrap),
+      bootstrapReachable: !this.bootstrapUnreachable,
       lan: this.lan !== null ? this.lan.status() : { enabled: false },
       peers: this.connected.size,
       documents: [...this.joined.values()].map((j) => j.status!),

@@ -33,6 +33,8 @@ declare module 'hyperdht' {
     constructor(opts?: HyperDHTOptions)
     static bootstrapper(port: number, host: string, opts?: HyperDHTOptions): HyperDHT
     static keyPair(seed?: Uint8Array): DhtKeyPair
+    /// The public bootstrap nodes, as `ip@name:port` strings.
+    static readonly BOOTSTRAP: readonly string[]
     readonly ephemeral: boolean
     readonly firewalled: boolean
     readonly destroyed: boolean
@@ -46,6 +48,8 @@ declare module 'hyperdht' {
     address(): { host: string; family: number; port: number } | null
     remoteAddress(): DhtNodeAddress | null
     addNode(node: DhtNodeAddress): void
+    /// One DHT ping; rejects when the node does not answer.
+    ping(node: DhtNodeAddress, opts?: { retry?: boolean }): Promise<unknown>
     toArray(opts?: { limit?: number }): DhtNodeAddress[]
     destroy(opts?: { force?: boolean }): Promise<void>
   }

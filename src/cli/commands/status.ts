@@ -6,7 +6,7 @@ import { statusWord } from './ls.js'
 
 interface StatusResult {
   daemon: { pid: number; port: number; version: string; home: string; started: number; uptime: number }
-  network: { bootstrap?: string; lan?: boolean; peers?: number; [k: string]: unknown } | null
+  network: { bootstrap?: string; bootstrapReachable?: boolean; lan?: boolean; peers?: number; [k: string]: unknown } | null
   documents: DocumentSummary[]
   mirrors: Array<{ doc: string; path: string; active: boolean; problem: string | null }>
   editSessions: number
@@ -47,7 +47,8 @@ export function register(program: Command): void {
 
 function networkLine(n: StatusResult['network']): string {
   if (n === null) return 'not available in this build (documents stay on this device)'
-  const parts = [`bootstrap ${n.bootstrap ?? 'public DHT'}`, `LAN discovery ${n.lan === false ? 'off' : 'on'}`]
+  const bootstrap = `bootstrap ${n.bootstrap ?? 'public DHT'}${n.bootstrapReachable === false ? ' (no answer at start: this local network only; `swarmpad stop` and start again once online)' : ''}`
+  const parts = [bootstrap, `LAN discovery ${n.lan === false ? 'off' : 'on'}`]
   if (typeof n.peers === 'number') parts.push(plural(n.peers, 'peer'))
   return parts.join(', ')
 }
