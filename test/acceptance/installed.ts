@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { ensureBuilt } from '../helpers/build.js'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 const DIR = join(ROOT, '.swarmpad-test-install')
@@ -20,13 +21,40 @@ function newest(dir: string): number {
 
 /// The path of the installed `swarmpad` command (packing and installing first when needed).
 export function installedSwarmpad(): string {
+  // Test files run in two worker processes: one installs, the other waits.
+  const lock = `${DIR}.lock`
+  const end = Date.now() + 240_000
+  for (;;) {
+    try {
+      mkdirSync(lock)
+      break
+    } catch {
+      if (Date.now() > end || Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 240_000) {
+        rmSync(lock, { recursive: true, force: true })
+        continue
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200)
+    }
+  }
+  try {
+    return install()
+  } finally {
+    rmSync(lock, { recursive: true, force: true })
+  }
+}
+
+function install(): string {
   const bin = join(DIR, 'prefix', 'bin', 'swarmpad')
   const stamp = String(Math.max(newest(join(ROOT, 'src')), newest(join(ROOT, 'bin')), statSync(join(ROOT, 'package.json')).mtimeMs))
   const stampFile = join(DIR, 'stamp')
   if (existsSync(bin) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return bin
   rmSync(DIR, { recursive: true, force: true })
   mkdirSync(DIR, { recursive: true })
-  execFileSync('npm', ['pack', '--pack-destination', DIR], { cwd: ROOT, stdio: 'pipe' })
+  // dist/ is brought up to date the way every CLI test does it; `npm pack`'s own
+  // prepare (a full rebuild) would rewrite dist/ under the feet of the tests
+  // running in the other worker.
+  ensureBuilt()
+  execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', DIR], { cwd: ROOT, stdio: 'pipe' })
   const tarball = readdirSync(DIR).find((f) => /^swarmpad-.*\.tgz$/.test(f))
   if (tarball === undefined) throw new Error('npm pack made no tarball')
   execFileSync('npm', ['install', '-g', '--prefix', join(DIR, 'prefix'), '--no-audit', '--no-fund', '--prefer-offline', join(DIR, tarball)], { cwd: DIR, stdio: 'pipe' })
