@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLan, lanUnavailable, type Lan } from '../lan/netns.js'
+import { createLan, lanUnavailable, lockNamespaces, type Lan } from '../lan/netns.js'
 import { stopHome } from '../helpers/cli.js'
 import { installedSwarmpad, userEnv } from './installed.js'
 
@@ -95,15 +95,19 @@ describe.skipIf(reason !== null)('acceptance: the installed command on an island
     return ms
   }
 
-  beforeAll(() => {
+  let unlock: (() => void) | null = null
+
+  beforeAll(async () => {
     bin = installedSwarmpad()
+    unlock = await lockNamespaces()
     lan = createLan(3, 79)
-  }, 300_000)
+  }, 600_000)
 
   afterAll(async () => {
     for (const home of homes) await stopHome(home).catch(() => {})
     for (const s of silent) s.kill('SIGKILL')
     lan?.destroy()
+    unlock?.()
     await Promise.allSettled(homes.map((h) => rm(h, { recursive: true, force: true })))
   }, 60_000)
 

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { createLan, lanUnavailable, NamespaceDevice, type Lan } from './netns.js'
+import { createLan, lanUnavailable, lockNamespaces, NamespaceDevice, type Lan } from './netns.js'
 
 // Three devices in network namespaces on one bridge, with NO bootstrap node
 // and no route to anywhere else, find each other by LAN discovery (mDNS
@@ -37,16 +37,20 @@ describe.skipIf(reason !== null)('LAN discovery in network namespaces (no bootst
     return d
   }
 
-  beforeAll(() => {
+  let unlock: (() => void) | null = null
+
+  beforeAll(async () => {
+    unlock = await lockNamespaces()
     // A build of src/ of our own, so a stale or absent dist/ does not matter.
     const build = spawnSync('npx', ['tsc', '-p', '.', '--outDir', dist], { cwd: root, encoding: 'utf8' })
     if (!existsSync(join(dist, 'net/network.js'))) throw new Error(`build failed: ${build.stdout}${build.stderr}`)
     lan = createLan(4)
-  }, 120_000)
+  }, 400_000)
 
   afterAll(async () => {
     await Promise.allSettled(devices.map((d) => d.stop()))
     lan?.destroy()
+    unlock?.()
     await Promise.allSettled(homes.map((h) => rm(h, { recursive: true, force: true })))
   }, 60_000)
 

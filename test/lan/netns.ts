@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createInterface } from 'node:readline'
+import { mkdirSync, rmSync, statSync } from 'node:fs'
 
 // Network namespaces for the LAN tests: one "hub" namespace holding a bridge,
 // and one namespace per device joined to it by a veth pair, with loopback up
@@ -160,4 +161,22 @@ export class NamespaceDevice {
   }
 
   stopMs = 0
+}
+
+/// The namespace suites (test/lan, test/acceptance/island-lan) run one at a
+/// time: two LANs of devices starting at once on two cores made the LAN suite
+/// miss its deadlines. Resolves with the function that releases the lock.
+export async function lockNamespaces(ms = 280_000): Promise<() => void> {
+  const lock = '/tmp/swarmpad-netns-suite.lock'
+  const end = Date.now() + ms
+  for (;;) {
+    try {
+      mkdirSync(lock)
+      return () => rmSync(lock, { recursive: true, force: true })
+    } catch {
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now())
+      if (Date.now() > end || age > 600_000) rmSync(lock, { recursive: true, force: true })
+      await new Promise((r) => setTimeout(r, 250))
+    }
+  }
 }
