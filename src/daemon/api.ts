@@ -68,7 +68,7 @@ export interface LogLine {
 ///   GET  /api/whoami, POST /api/whoami  { name?, color? } -> profile, per-document result
 ///   GET  /api/mirrors, POST /api/sync { doc, path, take? }, POST /api/unsync { doc, path }
 ///   POST /api/edit?doc=&path=           NDJSON: ready, saved, remote, problem (open while editing)
-///   POST /api/edit/finish               { session } -> { version, saves, problem }
+///   POST /api/edit/finish               { session } -> { version, saves, problem, othersEdited }
 export function registerApi(daemon: Daemon, server: LocalServer): void {
   const sessions = new Map<string, EditSession>()
 
@@ -325,7 +325,7 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
     sessions.delete(session.id)
     try {
       const { version } = await session.mirror.flush()
-      return { name: session.open.entry.name, version, saves: session.saves, problem: session.mirror.problem }
+      return { name: session.open.entry.name, version, saves: session.saves, problem: session.mirror.problem, othersEdited: session.mirror.behind }
     } finally {
       await daemon.mirrors.endSession(session.mirror)
       session.end?.()

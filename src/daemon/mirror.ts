@@ -25,6 +25,11 @@ const DOC_SETTLE_MS = 50
 const BUSY_MS = 100
 /// Safety net for file systems where watching misses events.
 const POLL_MS = 1000
+/// Texts the file held lately, kept as candidate merge bases: a program that
+/// read the file before a remote edit was written to it (an editor that does
+/// not reload, a formatter, a copy put back) saves on top of one of them.
+const RECENT_TEXTS = 8
+const RECENT_CHARS = 32 * 1024 * 1024
 
 export function hashText(text: string): string {
   return createHash('sha256').update(text).digest('hex')
@@ -33,11 +38,21 @@ export function hashText(text: string): string {
 /// Keeps one plain-text file and one document equal, both ways.
 ///
 /// `base` is the last text the file and the document had in common. A save
-/// of the file is merged into the document as the change base -> file,
-/// rebased over what the document did since base -> document (a three-way
-/// merge on text diffs, so concurrent remote edits survive); remote edits
-/// are written to the file when it holds exactly `base` (nothing unsaved in
-/// it is overwritten) and was not modified in the last moment.
+/// of the file is merged into the document as a three-way merge: the change
+/// base -> file, rebased over what the document did since base -> document
+/// (fast-diff for the two diffs, CodeMirror's ChangeSet mapping for the
+/// rebase), so concurrent remote edits survive. The base of a save is the
+/// recent text of the file closest to what was saved: whoever wrote the file
+/// started from one of the texts it held, and the closest one is the one it
+/// started from (an editor that never reloaded saves the old text plus its
+/// own change; one that did reload saves the new text plus its change).
+///
+/// With `writeBack` (`swarmpad sync`), remote edits are written to the file
+/// when it holds exactly `base` (nothing unsaved in it is overwritten) and
+/// was not modified in the last moment. Without it (`swarmpad edit`, while
+/// the editor holds the file), the file is the editor's alone: nothing is
+/// written behind its back, so an editor that does not reload never sees a
+/// file that changed under it.
 ///
 /// Events: `synced` (hash of the new base), `saved` ({ version }) after a
 /// file change went into the document, `written` after the document was
@@ -47,6 +62,9 @@ export class FileMirror extends EventEmitter {
   readonly doc: OpenDocument
   private base: string | null = null
   private baseHash: string | null
+  /// Texts the file held lately (oldest first; the last is `base`).
+  private recent: string[] = []
+  private readonly writeBack: boolean
   private chain: Promise<void> = Promise.resolve()
   private watcher: FSWatcher | null = null
   private fileTimer: NodeJS.Timeout | null = null
@@ -58,15 +76,22 @@ export class FileMirror extends EventEmitter {
   problem: string | null = null
   private readonly onChange = () => this.scheduleToFile()
 
-  constructor(doc: OpenDocument, path: string, opts: { hash?: string | null } = {}) {
+  constructor(doc: OpenDocument, path: string, opts: { hash?: string | null; writeBack?: boolean } = {}) {
     super()
     this.doc = doc
     this.path = path
     this.baseHash = opts.hash ?? null
+    this.writeBack = opts.writeBack ?? true
   }
 
   get hash(): string | null {
     return this.baseHash
+  }
+
+  /// Whether the document holds edits the file does not (made by others
+  /// while a `writeBack: false` mirror kept the file as the editor left it).
+  get behind(): boolean {
+    return this.base !== null && this.base !== this.doc.doc.text.toString()
   }
 
   /// Bring file and document together once, then follow both.
@@ -83,7 +108,7 @@ export class FileMirror extends EventEmitter {
         await this.resume()
       }
     })
-    this.doc.doc.on('change', this.onChange)
+    if (this.writeBack) this.doc.doc.on('change', this.onChange)
     this.watchFile()
   }
 
@@ -201,7 +226,7 @@ export class FileMirror extends EventEmitter {
     }
     if (fileText === this.base) return
     const doc = this.doc.doc
-    const base = this.base
+    const base = this.closestRecent(fileText)
     const docText = doc.text.toString()
     const mine = changeSetOf(diffChanges(base, fileText), base.length)
     const theirs = changeSetOf(diffChanges(base, docText), base.length)
@@ -214,7 +239,25 @@ export class FileMirror extends EventEmitter {
     } else {
       this.setBase(fileText)
     }
-    if (doc.text.toString() !== fileText) this.scheduleToFile(0)
+    if (this.writeBack && doc.text.toString() !== fileText) this.scheduleToFile(0)
+  }
+
+  /// The recent text of the file that `fileText` is the smallest change of
+  /// (the newest on a tie).
+  private closestRecent(fileText: string): string {
+    let best = this.base!
+    let bestCost = changeCost(best, fileText)
+    for (let i = this.recent.length - 2; i >= 0 && bestCost > 0; i--) {
+      const candidate = this.recent[i]!
+      // A diff is at least the difference in length: skip what cannot win.
+      if (Math.abs(candidate.length - fileText.length) >= bestCost) continue
+      const cost = changeCost(candidate, fileText)
+      if (cost < bestCost) {
+        best = candidate
+        bestCost = cost
+      }
+    }
+    return best
   }
 
   /// Remote (or other local) edits: write them to the file if it holds no
@@ -286,10 +329,22 @@ export class FileMirror extends EventEmitter {
 
   private setBase(text: string): void {
     this.base = text
+    this.remember(text)
     const hash = hashText(text)
     if (hash !== this.baseHash) {
       this.baseHash = hash
       this.emit('synced', hash)
+    }
+  }
+
+  private remember(text: string): void {
+    const at = this.recent.indexOf(text)
+    if (at !== -1) this.recent.splice(at, 1)
+    this.recent.push(text)
+    let chars = 0
+    for (const t of this.recent) chars += t.length
+    while (this.recent.length > RECENT_TEXTS || (this.recent.length > 1 && chars > RECENT_CHARS)) {
+      chars -= this.recent.shift()!.length
     }
   }
 
@@ -441,7 +496,7 @@ export class Mirrors {
 
   /// A temporary mirror for an edit session (not kept across restarts).
   async session(doc: OpenDocument, path: string): Promise<FileMirror> {
-    const m = new FileMirror(doc, path)
+    const m = new FileMirror(doc, path, { writeBack: false })
     m.on('problem', (msg: string) => this.log(`edit ${doc.entry.name}: ${msg}`))
     await m.start('doc')
     this.sessions.add(m)
@@ -499,6 +554,14 @@ export class Mirrors {
     this.saving = write.catch(() => {})
     await write
   }
+}
+
+/// How much text a diff from `a` to `b` inserts and deletes.
+function changeCost(a: string, b: string): number {
+  if (a === b) return 0
+  let cost = 0
+  for (const ch of diffChanges(a, b)) cost += (ch.to ?? ch.from) - ch.from + (ch.insert?.length ?? 0)
+  return cost
 }
 
 function mirrorId(doc: string, path: string): string {

@@ -24,31 +24,38 @@ async function editorScript(dir: string, name: string, body: string): Promise<st
 }
 
 describe('swarmpad edit', () => {
-  it('each save goes in as a minimal diff; remote edits appear in the file; exits with the editor', async () => {
+  it('each save goes in as a minimal diff merged over remote edits, which never touch the file while the editor has it', async () => {
     const net = await cliNet()
     const d = await net.device()
     await d.ok(['new', 'notes.md', '--stdin'], { input: 'hello\n' })
     const dir = join(d.home, '..')
     const seen = join(dir, 'seen.txt')
+    // Behaves like vim without autoread: it keeps its buffer and saves it
+    // whole, never re-reading the file.
     const editor = await editorScript(
       dir,
       'editor.mjs',
       `
-writeFileSync(${JSON.stringify(seen)}, file + '\\n' + read())
-writeFileSync(file, read() + 'world\\n')                       // save 1
+let buffer = read()
+writeFileSync(${JSON.stringify(seen)}, file + '\\n' + buffer)
+buffer += 'world\\n'
+writeFileSync(file, buffer)                                   // save 1
 await until(() => swarmpad('cat', 'notes.md') === 'hello\\nworld\\n', 'save 1 in the document')
-execFileSync(process.execPath, [${JSON.stringify(BIN)}, 'write', 'notes.md'], { input: '# remote\\nhello\\nworld\\n' })
-await until(() => read() === '# remote\\nhello\\nworld\\n', 'the remote edit in the file')
+// A collaborator changes the line this editor still shows as "hello".
+execFileSync(process.execPath, [${JSON.stringify(BIN)}, 'write', 'notes.md'], { input: 'HELLO\\nworld\\n' })
+await sleep(400)
+if (read() !== buffer) throw new Error('the file changed behind the editor: ' + JSON.stringify(read()))
 // save 2, the way vim does it with backupcopy=no: a new file renamed over the old one
-writeFileSync(file + '.tmp', read() + 'bye\\n')
+writeFileSync(file + '.tmp', buffer + 'bye\\n')
 renameSync(file + '.tmp', file)
 `
     )
     const r = await d.run(['edit', 'notes.md'], { env: { EDITOR: `node ${editor}` } })
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
-    expect(r.stdout).toBe('notes.md: saved\n')
-    expect(await d.ok(['cat', 'notes.md'])).toBe('# remote\nhello\nworld\nbye\n')
+    expect(r.stdout).toBe('notes.md: saved; others edited it meanwhile and their edits are kept (`swarmpad cat notes.md`)\n')
+    // The collaborator's change survives the save of a buffer that never showed it.
+    expect(await d.ok(['cat', 'notes.md'])).toBe('HELLO\nworld\nbye\n')
     const [path, initial] = (await readFile(seen, 'utf8')).split('\n')
     expect(initial).toBe('hello')
     expect(path!.endsWith('/notes.md')).toBe(true) // the extension is kept for the editor's highlighting
@@ -58,9 +65,14 @@ renameSync(file + '.tmp', file)
     expect(log.entries.map((e) => [e.inserted, e.deleted])).toEqual([
       [6, 0],
       [6, 0],
-      [9, 0],
+      [5, 5],
       [4, 0]
     ])
+    // Positive control: an edit session without remote edits says just "saved".
+    const plain = await editorScript(dir, 'plain.mjs', `writeFileSync(file, read() + 'end\\n')`)
+    const p = await d.run(['edit', 'notes.md'], { env: { EDITOR: `node ${plain}` } })
+    expect(p.stdout).toBe('notes.md: saved\n')
+    expect(await d.ok(['cat', 'notes.md'])).toBe('HELLO\nworld\nbye\nend\n')
   })
 
   it('$VISUAL wins over $EDITOR; an editor that fails, or a last save that is not text, is reported and nothing is lost', async () => {
@@ -136,6 +148,29 @@ describe('swarmpad sync / unsync', () => {
     expect(await readFile(file, 'utf8')).toBe('changed after unsync\n')
     expect(await d.ok(['cat', 'notes'])).toBe('document after unsync\n')
     expect(await d.ok(['status'])).not.toContain('synced files')
+  })
+
+  it('a stale copy written over the file (an editor that never reloaded, a copy put back) keeps the remote edits it never had', async () => {
+    const net = await cliNet()
+    const d = await net.device()
+    await d.ok(['new', 'plan', '--stdin'], { input: 'one\ntwo\nthree\n' })
+    const file = join(d.home, '..', 'plan.txt')
+    await d.ok(['sync', 'plan', file])
+    const stale = await readFile(file, 'utf8')
+    expect(stale).toBe('one\ntwo\nthree\n')
+    // A collaborator changes line two; the mirror writes it to the file.
+    await d.ok(['write', 'plan'], { input: 'one\nTWO (Ann)\nthree\n' })
+    await waitFor(async () => (await readFile(file, 'utf8')) === 'one\nTWO (Ann)\nthree\n', 'the remote edit in the file')
+    // A program that read the file before that writes its old copy plus a line.
+    await new Promise((r) => setTimeout(r, 300))
+    await writeFile(file, stale + 'four\n')
+    await waitFor(async () => (await d.ok(['cat', 'plan'])) === 'one\nTWO (Ann)\nthree\nfour\n', 'the stale save merged over the remote edit')
+    // The file catches up with the document.
+    await waitFor(async () => (await readFile(file, 'utf8')) === 'one\nTWO (Ann)\nthree\nfour\n', 'the merged text in the file')
+    // A formatter that read the current text: its change goes in as it is.
+    await new Promise((r) => setTimeout(r, 300))
+    await writeFile(file, 'One\nTWO (Ann)\nthree\nfour\n')
+    await waitFor(async () => (await d.ok(['cat', 'plan'])) === 'One\nTWO (Ann)\nthree\nfour\n', 'the formatter edit in the document')
   })
 
   it('--from-file and --from-doc choose which side wins when both have text', async () => {

@@ -20,7 +20,7 @@ type SessionEvent =
 export function register(program: Command): void {
   program
     .command('edit')
-    .description('edit a document in $VISUAL or $EDITOR (else vi); every save goes in as a minimal diff, and edits from others appear in the file while it has no unsaved save')
+    .description("edit a document in $VISUAL or $EDITOR (else vi); every save is merged in as a minimal diff over what others typed meanwhile, which the file shows the next time you edit")
     .argument('<name>', 'document name or key')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       checkDocArg(name)
@@ -72,7 +72,7 @@ async function editSession(ctx: Context, client: DaemonClient, doc: DocumentSumm
   })()
 
   const status = await runEditor(file)
-  let result: { version: number; saves: number; problem: string | null } | null = null
+  let result: { version: number; saves: number; problem: string | null; othersEdited?: boolean } | null = null
   if (!broken) {
     try {
       result = await client.json('POST', '/api/edit/finish', { json: { session } })
@@ -98,7 +98,8 @@ async function editSession(ctx: Context, client: DaemonClient, doc: DocumentSumm
     throw new SwarmpadError('INTERNAL', `the editor "${editorCommand()}" ${how}; what it saved is in "${doc.name}"`)
   }
   if (problems.length > 0) warn(problems[problems.length - 1]!)
-  await lines(saves > 0 || result.saves > 0 ? `${doc.name}: saved` : `${doc.name}: unchanged`)
+  const outcome = saves > 0 || result.saves > 0 ? `${doc.name}: saved` : `${doc.name}: unchanged`
+  await lines(result.othersEdited === true ? `${outcome}; others edited it meanwhile and their edits are kept (\`swarmpad cat ${doc.name}\`)` : outcome)
 }
 
 async function* readEvents(res: IncomingMessage): AsyncGenerator<SessionEvent> {
