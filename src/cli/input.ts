@@ -1,5 +1,6 @@
 import { resolve } from 'node:path'
 import { SwarmpadError } from '../errors.js'
+import { durationText, INVITE_EXPIRY, type DurationRange } from '../values.js'
 import { checkDocumentName } from '../storage/library.js'
 import { MAX_FILE_BYTES, decodeText, readTextFile, tooLarge } from '../daemon/textfile.js'
 
@@ -42,19 +43,9 @@ export function parsePort(text: string, flag = '--port'): number {
   return Number(text)
 }
 
-/// Durations such as 30s, 30m, 12h, 7d, 2w, between `min` and `max` ms.
-export function parseDuration(text: string, flag = '--expires', min = 60_000, max = 365 * 86_400_000): number {
-  const m = /^([0-9]{1,6})(s|m|h|d|w)$/.exec(text.trim())
-  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 }
-  if (m === null) throw SwarmpadError.usage(`invalid ${flag} "${text}": expected a number and a unit, e.g. 30m, 12h, 7d, 2w`)
-  const ms = Number(m[1]) * unit[m[2] as keyof typeof unit]
-  if (ms < min || ms > max) throw SwarmpadError.usage(`invalid ${flag} "${text}": from ${describe(min)} to ${describe(max)}`)
-  return ms
-}
-
-function describe(ms: number): string {
-  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`
-  return `${ms / 1000}s`
+/// Durations such as 30s, 30m, 12h, 7d, 2w, within `range`.
+export function parseDuration(text: string, range: DurationRange = INVITE_EXPIRY): number {
+  const result = durationText(text, range)
+  if (!result.ok) throw SwarmpadError.usage(`invalid ${range.what} "${text}": ${result.problem}`)
+  return result.value
 }

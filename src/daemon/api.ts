@@ -11,7 +11,8 @@ import { checkDocumentName, type LocalRole } from '../storage/library.js'
 import { formatKey, fromHex } from '../storage/keys.js'
 import { SWARMPAD_VERSION } from './info.js'
 import { MAX_FILE_BYTES, decodeText, readTextFile, tooLarge } from './textfile.js'
-import { checkProfileColor, checkProfileName, defaultColor, writeProfile } from './profile.js'
+import { writeProfile } from './profile.js'
+import { defaultColor, durationMs, INVITE_EXPIRY, JOIN_TIMEOUT, type Checked } from '../values.js'
 import type { FileMirror, MirrorStart } from './mirror.js'
 import type { Daemon } from './daemon.js'
 
@@ -175,7 +176,7 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
     const open = await daemon.document(str(b, 'doc'))
     const role = b.role ?? 'writer'
     if (role !== 'writer' && role !== 'owner' && role !== 'reader') throw SwarmpadError.usage(`invalid role "${String(role)}": expected writer, owner or read-only`)
-    const expiresMs = b.expires === undefined ? undefined : Number(b.expires)
+    const expiresMs = b.expires === undefined ? undefined : checked(durationMs(b.expires, INVITE_EXPIRY), 'expires')
     return { name: open.entry.name, ...(await daemon.invites.create(open.entry.key, { role, ...(expiresMs !== undefined ? { expiresMs } : {}) })) }
   })
 
@@ -196,7 +197,7 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
     const b = object(await readJson(req))
     const code = str(b, 'code')
     const name = b.name === undefined || b.name === null ? undefined : str(b, 'name')
-    const timeoutMs = b.timeout === undefined ? undefined : Number(b.timeout)
+    const timeoutMs = b.timeout === undefined ? undefined : checked(durationMs(b.timeout, JOIN_TIMEOUT), 'timeout')
     const abort = new AbortController()
     res.on('close', () => abort.abort())
     res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' })
@@ -207,7 +208,7 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
       const entry = await daemon.invites.join(code, {
         ...(name !== undefined ? { name } : {}),
         ...(daemon.profile ? { profile: daemon.profile } : {}),
-        ...(timeoutMs !== undefined && Number.isFinite(timeoutMs) && timeoutMs > 0 ? { timeoutMs } : {}),
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
         signal: abort.signal,
         onProgress: (p) => send({ type: 'progress', stage: p.stage, message: p.message, elapsed: p.elapsedMs })
       })
@@ -234,13 +235,8 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
     const b = object(body)
     const name = b.name === undefined ? (daemon.profile?.name ?? null) : str(b, 'name')
     if (name === null) throw SwarmpadError.usage('set a name first: swarmpad whoami --name NAME')
-    const nameProblem = checkProfileName(name)
-    if (nameProblem !== null) throw SwarmpadError.usage(`invalid name "${name}": ${nameProblem}`)
     const color = b.color === undefined ? (daemon.profile?.color ?? defaultColor(name)) : str(b, 'color')
-    const colorProblem = checkProfileColor(color)
-    if (colorProblem !== null) throw SwarmpadError.usage(`invalid colour "${color}": ${colorProblem}`)
-    await writeProfile(daemon.paths.profile, { name, color })
-    daemon.profile = { name, color }
+    daemon.profile = await writeProfile(daemon.paths.profile, { name, color })
     const results: Array<{ name: string; applied: boolean; reason?: string }> = []
     for (const open of daemon.swarmpad.documents) {
       const reason = await applyProfile(daemon, open)
@@ -546,3 +542,8 @@ async function readText(req: IncomingMessage): Promise<string> {
   return decodeText(Buffer.concat(chunks), 'the text')
 }
 
+/// The value of a check, or a usage error naming the field and the rule.
+function checked<T>(result: Checked<T>, field: string): T {
+  if (!result.ok) throw SwarmpadError.usage(`invalid ${field}: ${result.problem}`)
+  return result.value
+}

@@ -1,7 +1,8 @@
 import c from 'compact-encoding'
 import b4a from 'b4a'
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
-import { MAX_BLOCK_BYTES, MAX_COLOR_LENGTH, MAX_NAME_LENGTH, MAX_UPDATE_BYTES } from '../limits.js'
+import { MAX_BLOCK_BYTES, MAX_NAME_LENGTH, MAX_UPDATE_BYTES } from '../limits.js'
+import { hasLoneSurrogate, wireColorProblem, wireMemberNameProblem } from '../values.js'
 
 /// The block format this build writes and the newest it understands.
 /// A block of a higher version stops the document ("upgrade swarmpad").
@@ -245,11 +246,6 @@ function decodeBody(state: State, tag: number): Block {
   }
 }
 
-const COLOR = /^#[0-9a-f]{6}$/
-
-/// A UTF-16 surrogate without its partner. UTF-8 cannot carry one: it would
-/// be written as U+FFFD, so the block would not say what its author meant.
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 
 /// Rules on values that the byte layout alone cannot express. Null when fine.
 export function checkBlock(block: Block): string | null {
@@ -262,16 +258,10 @@ export function checkBlock(block: Block): string | null {
     case 'remove-writer':
       return block.key.length === 32 ? null : 'key must be 32 bytes'
     case 'profile':
-      if (block.name.length > MAX_NAME_LENGTH) return `name longer than ${MAX_NAME_LENGTH}`
-      if (/[\u0000-\u001f\u007f]/.test(block.name)) return 'name holds control characters'
-      if (LONE_SURROGATE.test(block.name)) return 'name is not valid UTF-16 (lone surrogate)'
-      if (block.color.length > MAX_COLOR_LENGTH || (block.color !== '' && !COLOR.test(block.color))) {
-        return 'color must be #rrggbb'
-      }
-      return null
+      return wireMemberNameProblem(block.name) ?? wireColorProblem(block.color)
     case 'meta':
       if (block.title.length > MAX_NAME_LENGTH * 4) return 'title too long'
-      return LONE_SURROGATE.test(block.title) ? 'title is not valid UTF-16 (lone surrogate)' : null
+      return hasLoneSurrogate(block.title) ? 'title is not valid UTF-16 (lone surrogate)' : null
     case 'moved':
       if (block.sealed.length > MAX_SEALED) return 'too many sealed keys'
       for (const s of block.sealed) if (s.box.length > MAX_SEALED_BOX) return 'sealed key too large'

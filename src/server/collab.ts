@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { memberColor, memberName } from '../values.js'
 import { join } from 'node:path'
 import type { WebSocket, RawData } from 'ws'
 import { ChangeSet } from '@codemirror/state'
@@ -827,7 +828,11 @@ export class DocAuthority {
       case 'profile': {
         const self = await doc.self()
         if (self === null) throw new SwarmpadError('NOT_WRITABLE', 'this device is not a member of the document')
-        await doc.setProfile({ name: msg.name, color: msg.color, device: self.device })
+        const name = memberName(msg.name)
+        if (!name.ok) throw SwarmpadError.badArgument(`invalid name "${msg.name}": ${name.problem}`)
+        const color = memberColor(msg.color)
+        if (!color.ok) throw SwarmpadError.badArgument(`invalid colour "${msg.color}": ${color.problem}`)
+        await doc.setProfile({ name: name.value, color: color.value, device: self.device })
         return { type: 'result', rid: msg.rid, doc: tab.ref }
       }
       case 'remove-member': {

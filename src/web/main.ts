@@ -8,6 +8,7 @@ import { setRemoteCursors, safeColor } from './cursors.js'
 import { PageSocket, type SocketState } from './socket.js'
 import { HistoryPanel } from './history.js'
 import { clear, dialog, el, initials, notice } from './dom.js'
+import { memberColor, memberName } from '../values.js'
 import type { DocumentInfo, InviteInfo, InviteKind, MemberInfo, PresencePeer, RemoveInfo, ServerMessage, WelcomeMessage } from '../server/protocol.js'
 
 type StatusMsg = Extract<ServerMessage, { type: 'status' }>
@@ -397,12 +398,16 @@ function fillMembers(): void {
   const self = members.find((m) => m.self)
   if (self && welcome?.writable) {
     const name = el('input', { type: 'text', value: self.name.startsWith('member ') ? '' : self.name, placeholder: 'your name', 'aria-label': 'your name', maxlength: '64' })
-    const color = el('input', { type: 'color', value: /^#[0-9a-f]{6}$/i.test(self.color) ? self.color : '#4363d8', 'aria-label': 'your colour' })
+    const color = el('input', { type: 'color', value: memberColor(self.color).ok ? self.color : '#4363d8', 'aria-label': 'your colour' })
     const form = el('form', { class: 'row' }, name, color, el('button', { type: 'submit' }, 'Save'))
     form.addEventListener('submit', (e) => {
       e.preventDefault()
+      const checkedName = memberName(name.value.trim())
+      const checkedColor = memberColor(color.value)
+      if (!checkedName.ok) return notice(`Could not save: ${checkedName.problem}.`)
+      if (!checkedColor.ok) return notice(`Could not save: ${checkedColor.problem}.`)
       socket
-        .request({ type: 'profile', doc: docName, name: name.value.trim(), color: color.value })
+        .request({ type: 'profile', doc: docName, name: checkedName.value, color: checkedColor.value })
         .then(() => notice('Saved.'))
         .catch((err: Error) => notice(`Could not save: ${err.message}`))
     })

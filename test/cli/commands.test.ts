@@ -139,6 +139,13 @@ describe('swarmpad commands', () => {
     await d.ok(['whoami', '--name', 'Ada L.'])
     expect(JSON.parse(await d.ok(['whoami', '--json']))).toMatchObject({ profile: { name: 'Ada L.', color: '#3366cc' } })
     await waitFor(async () => (await d.ok(['members', 'doc'])).includes('Ada L. (you)'), 'the new name in doc')
+    // Every colour the command accepts reaches the documents, as lowercase #rrggbb
+    // (#ABC and #3366CC used to pass the command and then fail in the block codec).
+    for (const [given, stored] of [['#ABC', '#aabbcc'], ['#3366CC', '#3366cc'], ['#0f0', '#00ff00']] as const) {
+      expect(await d.ok(['whoami', '--color', given])).toBe(`name:  Ada L.\ncolor: ${stored}\n`)
+      expect(JSON.parse(await readFile(join(d.home, 'profile.json'), 'utf8'))).toEqual({ name: 'Ada L.', color: stored })
+      await waitFor(async () => (await d.ok(['members', 'doc'])).includes(stored), `${stored} in doc`)
+    }
   })
 
   it('invite, invites, cancel; remove refuses the last owner', async () => {

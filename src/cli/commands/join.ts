@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { Context } from '../context.js'
 import { checkNewName, parseDuration } from '../input.js'
+import { JOIN_TIMEOUT } from '../../values.js'
 import { lines, printJson } from '../output.js'
 import { replyError } from '../client.js'
 import { SwarmpadError, type ErrorCode } from '../../errors.js'
@@ -25,7 +26,7 @@ export function register(program: Command): void {
       const invite = decodeInvite(code)
       if (isExpired(invite, Date.now())) throw new SwarmpadError('INVITE_EXPIRED', `this invite expired on ${new Date(invite.expires).toISOString()}; ask for a new one`)
       if (name !== undefined) checkNewName(name)
-      const timeout = opts.timeout === undefined ? undefined : parseDuration(opts.timeout, '--timeout', 1000, 86_400_000)
+      const timeout = opts.timeout === undefined ? undefined : parseDuration(opts.timeout, JOIN_TIMEOUT)
       const ctx = Context.of(cmd)
       const client = await ctx.daemon()
       const res = await client.send('POST', '/api/join', { json: { code, name, timeout } })

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { Context } from '../context.js'
 import { lines, printJson, warn } from '../output.js'
 import { SwarmpadError } from '../../errors.js'
-import { checkProfileColor, checkProfileName } from '../../daemon/profile.js'
+import { memberColor, memberName } from '../../values.js'
 
 interface WhoamiResult {
   profile: { name: string; color: string } | null
@@ -18,17 +18,19 @@ export function register(program: Command): void {
     .option('--json', 'print the profile as JSON')
     .action(async (opts: { name?: string; color?: string; json?: boolean }, cmd: Command) => {
       if (opts.name !== undefined) {
-        const problem = checkProfileName(opts.name)
-        if (problem !== null) throw SwarmpadError.usage(`invalid --name "${opts.name}": ${problem}`)
+        const name = memberName(opts.name)
+        if (!name.ok) throw SwarmpadError.usage(`invalid --name "${opts.name}": ${name.problem}`)
       }
-      if (opts.color !== undefined) {
-        const problem = checkProfileColor(opts.color)
-        if (problem !== null) throw SwarmpadError.usage(`invalid --color "${opts.color}": ${problem}`)
+      let color = opts.color
+      if (color !== undefined) {
+        const checked = memberColor(color)
+        if (!checked.ok) throw SwarmpadError.usage(`invalid --color "${color}": ${checked.problem}`)
+        color = checked.value
       }
       const client = await Context.of(cmd).daemon()
       const setting = opts.name !== undefined || opts.color !== undefined
       const result = setting
-        ? await client.json<WhoamiResult>('POST', '/api/whoami', { json: { name: opts.name, color: opts.color } })
+        ? await client.json<WhoamiResult>('POST', '/api/whoami', { json: { name: opts.name, color } })
         : await client.json<WhoamiResult>('GET', '/api/whoami')
       if (opts.json) return printJson(result)
       if (result.profile === null) return lines('no name set; set one with `swarmpad whoami --name NAME [--color #rrggbb]`')
