@@ -15,6 +15,7 @@ import { Network } from '../net/network.js'
 import { parseBootstrap } from '../net/bootstrap.js'
 import { Invites, Members, SwarmPresence, type PresenceSource } from '../pairing/index.js'
 import { toHex } from '../storage/keys.js'
+import { restrictUmask } from '../storage/perms.js'
 import b4a from 'b4a'
 import { CollabHub } from '../server/collab.js'
 
@@ -101,6 +102,9 @@ export class Daemon extends Resource {
     // Parse before touching storage, so a bad value changes nothing.
     const bootstrap = bootstrapText !== null ? parseBootstrap(bootstrapText) : undefined
 
+    // Everything the daemon creates from here on (RocksDB's files, the JSON
+    // files, the logs) is private to this user (src/storage/perms.ts).
+    restrictUmask()
     this.swarmpad = this.own(new Swarmpad({ home: this.options.home }))
     this.swarmpad.on('document-error', (_doc: unknown, err: unknown) => this.log(`document error: ${errorMessage(err)}`))
     await this.swarmpad.ready()
