@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import * as Y from 'yjs'
 import b4a from 'b4a'
 import type { ChangeSet } from '@codemirror/state'
-import { readJson, type LocalServer } from '../server/http.js'
+import { readJson, TICKET_TTL_MS, type LocalServer } from '../server/http.js'
 import type { OpenDocument } from '../swarmpad.js'
 import { SwarmpadError, errorMessage } from '../errors.js'
 import { checkDocumentName, type LocalRole } from '../storage/library.js'
@@ -70,6 +70,7 @@ export interface LogLine {
 ///   GET  /api/mirrors, POST /api/sync { doc, path, take? }, POST /api/unsync { doc, path }
 ///   POST /api/edit?doc=&path=           NDJSON: ready, saved, remote, problem (open while editing)
 ///   POST /api/edit/finish               { session } -> { version, saves, problem, othersEdited }
+///   POST /api/login                     { doc? } -> { url, expires }: a single-use page login (see http.ts)
 export function registerApi(daemon: Daemon, server: LocalServer): void {
   const sessions = new Map<string, EditSession>()
 
@@ -96,6 +97,14 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
   })
 
   server.route('GET', '/api/ls', async () => ({ documents: await summaries(daemon) }))
+
+  // The page's login address for `swarmpad open`: a ticket that works once,
+  // for two minutes; never the command's token.
+  server.route('POST', '/api/login', async (body) => {
+    const b = object(body ?? {})
+    const next = b.doc === undefined ? '/' : `/doc/${encodeURIComponent((await daemon.document(str(b, 'doc'))).entry.name)}`
+    return { url: server.loginUrl(next), expires: Date.now() + TICKET_TTL_MS }
+  })
 
   server.route('GET', '/api/doc', async (_body, url) => {
     const open = await daemon.document(param(url, 'doc'))

@@ -144,10 +144,12 @@ export class Daemon extends Resource {
     await this.mirrors.load((key) => this.swarmpad.documents.find((d) => d.entry.key === key))
 
     const staticDir = this.options.staticDir ?? fileURLToPath(new URL('../web/', import.meta.url))
-    // Same token and, unless --port says otherwise, the same port as the last
-    // run: pages left open reconnect by themselves after a restart.
+    // Unless --port says otherwise, the same port as the last run, so a
+    // page's origin (and the credential it keeps there) stays the same. The
+    // command's token is new at every start (the page has its own
+    // credential, also new at every start: see server/http.ts).
     const session = await readDaemonSession(this.paths.session, () => randomBytes(32).toString('base64url'))
-    this.token = session.token
+    this.token = randomBytes(32).toString('base64url')
     const hub = new CollabHub(this.swarmpad, this.network, { invites: this.invites, members: this.members })
     this.hub = this.own(hub)
     const makeServer = (port: number) => {
@@ -168,7 +170,7 @@ export class Daemon extends Resource {
     }
     this.server = this.own(server)
     // Unchanged since the last run (the usual restart): no write.
-    const sessionSaved = session.port === server.port ? Promise.resolve() : writeDaemonSession(this.paths.session, { token: this.token, port: server.port })
+    const sessionSaved = writeDaemonSession(this.paths.session, { token: this.token, port: server.port })
 
     this.info = {
       format: 1,

@@ -68,9 +68,9 @@ export async function removeDaemonInfo(path: string, pid: number): Promise<void>
   await unlink(path).catch(() => {})
 }
 
-/// What a daemon keeps across restarts so open pages reconnect by
-/// themselves: the token (their HttpOnly cookie stays valid) and the port
-/// (their WebSocket URL stays the same). `session.json`, mode 0600.
+/// What a daemon keeps across restarts: the port, so the page's origin stays
+/// the same. `session.json`, mode 0600. (`token` is the last run's command
+/// token, kept only for the file format; a new one is made at every start.)
 export interface DaemonSession {
   token: string
   port: number | null

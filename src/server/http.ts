@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { timingSafeEqual } from 'node:crypto'
+import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { extname, join, normalize, sep } from 'node:path'
 import type { Duplex } from 'node:stream'
@@ -14,13 +14,22 @@ export const MAX_REQUEST_BYTES = 32 * 1024 * 1024
 /// the socket with 1009 before they are buffered).
 export const MAX_SOCKET_MESSAGE = 8 * 1024 * 1024
 
-/// The cookie the page authenticates with (HttpOnly: page scripts never see it).
-export const TOKEN_COOKIE = 'swarmpad_token'
+/// The WebSocket subprotocol of the page, and the prefix of the second
+/// subprotocol that carries the page's credential (browsers cannot set
+/// headers on a WebSocket; a subprotocol is the one they send).
+export const PAGE_PROTOCOL = 'swarmpad'
+export const PAGE_AUTH_PROTOCOL_PREFIX = 'swarmpad.auth.'
+/// The header the page proves its credential with on its few HTTP requests.
+export const PAGE_AUTH_HEADER = 'x-swarmpad-page'
+/// How long a login ticket from `swarmpad open` stays valid (it works once).
+export const TICKET_TTL_MS = 120_000
+const MAX_TICKETS = 64
 
 export interface LocalServerOptions {
   /// 0 picks a free port.
   port: number
-  /// The secret every request must carry.
+  /// The command's secret (`Authorization: Bearer`, from daemon.json): the
+  /// only credential the JSON API takes.
   token: string
   /// Directory of the bundled page (dist/web); paths outside it are refused.
   staticDir: string
@@ -68,19 +77,33 @@ const CONTENT_TYPES: Record<string, string> = {
 
 /// The daemon's local HTTP + WebSocket server on 127.0.0.1.
 ///
-/// Every request must carry the daemon's secret token (`Authorization:
-/// Bearer` from the CLI, an HttpOnly SameSite=Strict cookie from the page) and
-/// a Host of 127.0.0.1 or localhost on our port (no DNS rebinding); a request
-/// with an Origin must come from that same origin (no other site). The page
-/// gets its cookie from `/login?token=...&next=/path`, which redirects so the
-/// token leaves the address bar. Only files inside `staticDir` are served.
+/// Two credentials, for two kinds of client. The command's token (bearer,
+/// from daemon.json, mode 0600) opens the JSON API (`/api/...`), which alone
+/// takes paths on disk. The page has its own credential, random at every
+/// start of this server and never written anywhere: the page gets it by
+/// redeeming a single-use ticket that expires after two minutes
+/// (`/login#ticket=...`, from `swarmpad open`), keeps it in its origin's
+/// localStorage (origins include the port, so no server on another port of
+/// 127.0.0.1 can read it; there is no cookie, which browsers would send to
+/// every port), and shows it only to the WebSocket `/ws`. Every request
+/// needs a Host of 127.0.0.1 or localhost on our port (no DNS rebinding), and
+/// one with an Origin must come from that same origin. The page's files are
+/// public (they hold no data); only files inside `staticDir` are served.
 export class LocalServer extends Resource {
   private server!: Server
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_SOCKET_MESSAGE })
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_SOCKET_MESSAGE,
+    handleProtocols: (offered: Set<string>) => (offered.has(PAGE_PROTOCOL) ? PAGE_PROTOCOL : false)
+  })
   private readonly api = new Map<string, ApiHandler>()
   private readonly raw = new Map<string, RawHandler>()
   private readonly sockets = new Map<string, SocketHandler>()
   private readonly options: LocalServerOptions
+  /// The page's credential: random per server, so per daemon start.
+  private readonly pageKey = randomBytes(32).toString('base64url')
+  /// Unredeemed login tickets -> when they expire.
+  private readonly tickets = new Map<string, number>()
   port = 0
 
   constructor(options: LocalServerOptions) {
@@ -91,6 +114,30 @@ export class LocalServer extends Resource {
   /// The base URL, e.g. http://127.0.0.1:41234
   get origin(): string {
     return `http://127.0.0.1:${this.port}`
+  }
+
+  /// A single-use login ticket for the page, valid for TICKET_TTL_MS.
+  issueTicket(): string {
+    const now = Date.now()
+    for (const [t, expires] of this.tickets) if (expires <= now) this.tickets.delete(t)
+    while (this.tickets.size >= MAX_TICKETS) this.tickets.delete(this.tickets.keys().next().value!)
+    const ticket = randomBytes(24).toString('base64url')
+    this.tickets.set(ticket, now + TICKET_TTL_MS)
+    return ticket
+  }
+
+  /// The address that logs a browser in to `next` (a path of the page):
+  /// the ticket is in the fragment, which browsers never send to a server.
+  loginUrl(next: string): string {
+    return `${this.origin}/login#ticket=${this.issueTicket()}&next=${encodeURIComponent(next)}`
+  }
+
+  private redeemTicket(ticket: unknown): boolean {
+    if (typeof ticket !== 'string') return false
+    const expires = this.tickets.get(ticket)
+    if (expires === undefined) return false
+    this.tickets.delete(ticket)
+    return expires > Date.now()
   }
 
   /// Register a JSON API route: `method` + exact `path` (e.g. 'POST', '/api/new').
@@ -155,24 +202,29 @@ export class LocalServer extends Resource {
     return origin === `http://127.0.0.1:${this.port}` || origin === `http://localhost:${this.port}`
   }
 
-  private tokenOf(req: IncomingMessage): string | null {
+  private bearerOf(req: IncomingMessage): string | null {
     const auth = req.headers.authorization
     if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim()
-    const cookie = req.headers.cookie
-    if (typeof cookie === 'string') {
-      for (const part of cookie.split(';')) {
-        const [name, ...rest] = part.trim().split('=')
-        if (name === TOKEN_COOKIE) return rest.join('=')
-      }
+    return null
+  }
+
+  /// The page credential a WebSocket upgrade offers as a subprotocol.
+  private pageKeyOfUpgrade(req: IncomingMessage): string | null {
+    const header = req.headers['sec-websocket-protocol']
+    if (typeof header !== 'string') return null
+    for (const p of header.split(',')) {
+      const v = p.trim()
+      if (v.startsWith(PAGE_AUTH_PROTOCOL_PREFIX)) return v.slice(PAGE_AUTH_PROTOCOL_PREFIX.length)
     }
     return null
   }
 
   tokenMatches(candidate: string | null): boolean {
-    if (candidate === null) return false
-    const a = Buffer.from(candidate)
-    const b = Buffer.from(this.options.token)
-    return a.length === b.length && timingSafeEqual(a, b)
+    return secretEquals(candidate, this.options.token)
+  }
+
+  private pageKeyMatches(candidate: string | null): boolean {
+    return secretEquals(candidate, this.pageKey)
   }
 
   private securityHeaders(res: ServerResponse): void {
@@ -193,20 +245,32 @@ export class LocalServer extends Resource {
     if (!this.originAllowed(req)) return this.plain(res, 403, 'forbidden origin')
     const url = new URL(req.url ?? '/', this.origin)
 
-    if (url.pathname === '/login' && req.method === 'GET') {
-      if (!this.tokenMatches(url.searchParams.get('token'))) return this.plain(res, 401, 'invalid token: open the page with `swarmpad open`')
-      const next = url.searchParams.get('next') ?? '/'
-      const safeNext = next.startsWith('/') && !next.startsWith('//') && !next.includes('\\') ? next : '/'
-      res.setHeader('Set-Cookie', `${TOKEN_COOKIE}=${this.options.token}; HttpOnly; SameSite=Strict; Path=/`)
-      res.setHeader('Cache-Control', 'no-store')
-      res.writeHead(303, { Location: safeNext })
-      res.end()
-      return
+    // The page trades a ticket for its credential: only from a page of this
+    // origin (a browser always sends Origin on a POST fetch; a form or a
+    // page elsewhere cannot send JSON without a preflight we never answer).
+    if (url.pathname === '/page/redeem' && req.method === 'POST') {
+      if (req.headers.origin === undefined) return this.plain(res, 403, 'forbidden: no Origin')
+      if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) return this.plain(res, 415, 'expected application/json')
+      const body = await readJson(req)
+      const ticket = body !== null && typeof body === 'object' ? (body as { ticket?: unknown }).ticket : undefined
+      if (!this.redeemTicket(ticket)) {
+        return this.json(res, 401, { error: { code: 'UNAUTHORIZED', message: 'this address was used already or is more than two minutes old: run `swarmpad open` again' } })
+      }
+      return this.json(res, 200, { credential: this.pageKey })
+    }
+    // Whether the page's credential is still good (after a restart it is not).
+    if (url.pathname === '/page/session' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const given = req.headers[PAGE_AUTH_HEADER]
+      const good = this.pageKeyMatches(typeof given === 'string' ? given : null)
+      res.writeHead(good ? 204 : 401, { 'Cache-Control': 'no-store' })
+      return void res.end()
     }
 
-    if (!this.tokenMatches(this.tokenOf(req))) return this.plain(res, 401, 'missing or wrong token: open the page with `swarmpad open`')
-
     const key = `${req.method} ${url.pathname}`
+    const isApi = url.pathname.startsWith('/api/') || this.raw.has(key) || this.api.has(key)
+    if (isApi && !this.tokenMatches(this.bearerOf(req))) {
+      return this.json(res, 401, { error: { code: 'UNAUTHORIZED', message: 'missing or wrong token (the API is for the swarmpad command; see daemon.json)' } })
+    }
     const rawHandler = this.raw.get(key)
     if (rawHandler) return rawHandler(req, res, url)
     const handler = this.api.get(key)
@@ -255,7 +319,7 @@ export class LocalServer extends Resource {
     }
     if (!this.hostAllowed(req)) return refuse(403, 'Forbidden')
     if (!this.originAllowed(req)) return refuse(403, 'Forbidden')
-    if (!this.tokenMatches(this.tokenOf(req))) return refuse(401, 'Unauthorized')
+    if (!this.tokenMatches(this.bearerOf(req)) && !this.pageKeyMatches(this.pageKeyOfUpgrade(req))) return refuse(401, 'Unauthorized')
     const url = new URL(req.url ?? '/', this.origin)
     const handler = this.sockets.get(url.pathname)
     if (!handler) return refuse(404, 'Not Found')
@@ -282,6 +346,13 @@ export class LocalServer extends Resource {
     this.emit('internal-error', err)
     this.json(res, 500, { error: { code: 'INTERNAL', message } })
   }
+}
+
+function secretEquals(candidate: string | null, secret: string): boolean {
+  if (candidate === null) return false
+  const a = Buffer.from(candidate)
+  const b = Buffer.from(secret)
+  return a.length === b.length && timingSafeEqual(a, b)
 }
 
 /// Read a JSON body up to MAX_REQUEST_BYTES; an empty body is null.

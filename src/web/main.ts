@@ -9,6 +9,7 @@ import { PageSocket, type SocketState } from './socket.js'
 import { HistoryPanel } from './history.js'
 import { clear, dialog, el, initials, notice } from './dom.js'
 import { memberColor, memberName } from '../values.js'
+import { redeemLogin } from './credential.js'
 import type { DocumentInfo, InviteInfo, InviteKind, MemberInfo, PresencePeer, RemoveInfo, ServerMessage, WelcomeMessage } from '../server/protocol.js'
 
 type StatusMsg = Extract<ServerMessage, { type: 'status' }>
@@ -231,7 +232,7 @@ function renderStatus(): void {
   let text: string
   if (socketState === 'unauthorized') {
     state = 'disconnected'
-    text = `swarmpad restarted: open this page again with \`swarmpad open\`${unsent ? ` (${unsent} unsaved changes kept in this tab)` : ''}`
+    text = `swarmpad restarted: run \`swarmpad open\` again and this tab reconnects${unsent ? ` (${unsent} unsaved changes kept in this tab)` : ''}`
   } else if (socketState !== 'open' || client === null || !client.ready) {
     state = 'disconnected'
     text = `not connected to swarmpad — retrying${unsent ? ` (${unsent} unsaved changes kept in this tab)` : ''}`
@@ -540,4 +541,11 @@ const hooks: Hooks = {
 }
 ;(window as unknown as { swarmpad: Hooks }).swarmpad = hooks
 
-socket.start()
+if (location.pathname === '/login') {
+  void redeemLogin().then((problem) => {
+    if (problem !== null) {
+      clear(app)
+      app.append(el('main', { class: 'sp-login' }, el('h1', {}, 'swarmpad'), el('p', { role: 'alert' }, problem)))
+    }
+  })
+} else socket.start()

@@ -1,7 +1,9 @@
 // The page's one WebSocket to the daemon: reconnects forever with backoff,
-// numbers requests and matches their replies. The session cookie (HttpOnly)
-// authenticates it; the page never sees the token.
+// numbers requests and matches their replies. It authenticates with the
+// page's credential (credential.ts) as a WebSocket subprotocol; the page never
+// sees the command's token.
 import type { ServerMessage } from '../server/protocol.js'
+import { credentialValid, pageCredential } from './credential.js'
 
 export type SocketState = 'connecting' | 'open' | 'closed' | 'unauthorized'
 
@@ -26,7 +28,8 @@ export class PageSocket {
 
   start(): void {
     const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`
-    const ws = new WebSocket(url)
+    const credential = pageCredential()
+    const ws = credential === null ? new WebSocket(url) : new WebSocket(url, ['swarmpad', `swarmpad.auth.${credential}`])
     this.ws = ws
     this.setState('connecting')
     ws.onopen = () => {
@@ -69,12 +72,12 @@ export class PageSocket {
   }
 
   /// Find out why we could not connect (a daemon that restarted has a new
-  /// token: the page must be opened again with `swarmpad open`), then retry.
+  /// page credential: the page must be opened again with `swarmpad open`),
+  /// then retry.
   private async afterClose(): Promise<void> {
     let unauthorized = false
     try {
-      const res = await fetch('/', { method: 'HEAD', cache: 'no-store', credentials: 'same-origin' })
-      unauthorized = res.status === 401
+      unauthorized = !(await credentialValid(pageCredential()))
     } catch {
       // the daemon is not running (yet)
     }

@@ -26,7 +26,7 @@ describe.skipIf(skip !== null && !process.env.CI)('acceptance: the page of the i
     await net.share(ann, [bob], 'plan.md', 'agenda\n')
     expect(await net.converge([ann, bob], 'plan.md')).toBe('agenda\n')
     const url = (await ann.ok(['open', 'plan.md', '--no-browser'])).trim().split('\n').pop()!
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/login\?token=[^&]+&next=(\/|%2F)doc(\/|%2F)plan\.md$/)
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/login#ticket=[A-Za-z0-9_-]+&next=%2Fdoc%2Fplan\.md$/)
 
     const browser = await launchBrowser('accept')
     let page: Page | null = null
@@ -34,9 +34,10 @@ describe.skipIf(skip !== null && !process.env.CI)('acceptance: the page of the i
       page = await browser.newPage()
       page.on('dialog', (dlg) => void dlg.accept())
       await page.goto(url)
+      await page.waitForURL(/\/doc\/plan\.md$/)
       await pageIdle(page)
       expect(await pageText(page)).toBe('agenda\n')
-      expect(page.url()).not.toContain('token')
+      expect(page.url()).not.toContain('ticket')
 
       await page.click('.cm-content')
       await page.keyboard.press('Control+End')

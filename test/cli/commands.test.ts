@@ -104,21 +104,31 @@ describe('swarmpad commands', () => {
     expect(await d.ok(['cat', 'plan'])).toBe('# Plan!\n\nfirst line\nsecond line\n')
   })
 
-  it('open prints a login URL that sets the cookie and leads to the page; the token is required', async () => {
+  it('open prints a single-use login address that never holds the token; the API needs the token', async () => {
     const net = await cliNet()
     const d = await net.device()
     await d.ok(['new', 'notes.md'])
     const url = (await d.ok(['open', 'notes.md', '--no-browser'])).trim()
     const info = (await d.daemon())!
-    expect(url).toBe(`http://127.0.0.1:${info.port}/login?token=${encodeURIComponent(info.token)}&next=${encodeURIComponent('/doc/notes.md')}`)
-    const login = await fetch(url, { redirect: 'manual' })
-    expect(login.status).toBe(303)
-    expect(login.headers.get('location')).toBe('/doc/notes.md')
-    expect(login.headers.get('set-cookie')).toMatch(/HttpOnly/)
-    const noToken = await fetch(`http://127.0.0.1:${info.port}/api/ls`)
-    expect(noToken.status).toBe(401)
-    const json = JSON.parse(await d.ok(['open', 'notes.md', '--no-browser', '--json'])) as { url: string; name: string }
-    expect(json).toEqual({ name: 'notes.md', url })
+    expect(url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${info.port}/login#ticket=[A-Za-z0-9_-]{20,}&next=${encodeURIComponent('/doc/notes.md').replace(/\./g, '\\.')}$`))
+    expect(url).not.toContain(info.token)
+    expect(url).not.toContain(encodeURIComponent(info.token))
+    const ticket = /#ticket=([^&]+)/.exec(url)![1]!
+    const redeem = () =>
+      fetch(`http://127.0.0.1:${info.port}/page/redeem`, { method: 'POST', headers: { Origin: `http://127.0.0.1:${info.port}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ ticket }) })
+    const first = await redeem()
+    expect(first.status).toBe(200)
+    const { credential } = (await first.json()) as { credential: string }
+    expect(credential).not.toBe(info.token)
+    expect((await redeem()).status).toBe(401) // once only
+    // The page credential does not open the API; the token does.
+    expect((await fetch(`http://127.0.0.1:${info.port}/api/ls`)).status).toBe(401)
+    expect((await fetch(`http://127.0.0.1:${info.port}/api/ls`, { headers: { Authorization: `Bearer ${credential}` } })).status).toBe(401)
+    expect((await fetch(`http://127.0.0.1:${info.port}/api/ls`, { headers: { Authorization: `Bearer ${info.token}` } })).status).toBe(200)
+    const json = JSON.parse(await d.ok(['open', 'notes.md', '--no-browser', '--json'])) as { url: string; name: string; expires: number }
+    expect(json.name).toBe('notes.md')
+    expect(json.url).not.toBe(url) // a fresh ticket each time
+    expect(json.expires).toBeGreaterThan(Date.now())
   })
 
   it('whoami sets the name and colour shown to members; members lists them', async () => {

@@ -34,8 +34,8 @@ export interface DaemonProcess {
   child: ChildProcess
   log: string
   origin: string
-  /// The URL `swarmpad open` prints.
-  loginUrl(path: string): string
+  /// The URL `swarmpad open` prints (a fresh single-use ticket for `doc`).
+  loginUrl(doc: string): Promise<string>
   /// GET an API route with the bearer token.
   api(path: string): Promise<Response>
   text(doc: string): Promise<string>
@@ -63,8 +63,10 @@ export async function startDaemon(home: string, bootstrap: Array<{ host: string;
     child: null as unknown as ChildProcess,
     log: '',
     origin: `http://127.0.0.1:${p}`,
-    loginUrl(path) {
-      return `${d.origin}/login?token=${encodeURIComponent(d.token)}&next=${encodeURIComponent(path)}`
+    async loginUrl(doc) {
+      const r = await fetch(`${d.origin}/api/login`, { method: 'POST', headers: { Authorization: `Bearer ${d.token}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ doc }) })
+      if (!r.ok) throw new Error(`login ${doc}: ${r.status} ${await r.text()}`)
+      return ((await r.json()) as { url: string }).url
     },
     api(path) {
       return fetch(`${d.origin}${path}`, { headers: { Authorization: `Bearer ${d.token}` } })
@@ -125,12 +127,13 @@ export async function startDaemon(home: string, bootstrap: Array<{ host: string;
 }
 
 /// Open document `doc` in a new page of `context`, logged in to daemon `d`
-/// (its token is swapped for the cookie); confirm dialogs are accepted.
+/// (its ticket is traded for the page credential); confirm dialogs are accepted.
 export async function openDocPage(context: BrowserContext, d: DaemonProcess, doc: string): Promise<Page> {
   const page = await context.newPage()
   page.on('pageerror', (e) => console.error(`[page ${d.port}] ${e.message}`))
   page.on('dialog', (dlg) => void dlg.accept())
-  await page.goto(d.loginUrl(`/doc/${doc}`))
+  await page.goto(await d.loginUrl(doc))
+  await page.waitForURL(/\/doc\//)
   await pageIdle(page)
   return page
 }

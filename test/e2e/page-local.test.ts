@@ -32,7 +32,7 @@ async function device() {
     await hub.close()
     await sp.close()
   }
-  return { home, sp, server, hub, token, close, login: (path: string) => `${server.origin}/login?token=${token}&next=${encodeURIComponent(path)}` }
+  return { home, sp, server, hub, token, close, login: (path: string) => server.loginUrl(path) }
 }
 
 describe.skipIf(skip !== null)('editor page (one device)', () => {
@@ -47,10 +47,11 @@ describe.skipIf(skip !== null)('editor page (one device)', () => {
       a.on('dialog', (dlg) => void dlg.accept())
       a.on('pageerror', (e) => console.log('[page a error]', e.message))
       await a.goto(d.login('/doc/notes.md'))
+      await a.waitForURL(/\/doc\/notes\.md$/)
       await pageIdle(a)
       expect(await pageText(a)).toBe('# Notes\n')
-      // The token left the address bar, and page scripts cannot read the cookie.
-      expect(a.url()).not.toContain('token')
+      // The ticket left the address bar, and there is no cookie (browsers send cookies to every port).
+      expect(a.url()).not.toContain('ticket')
       expect(await a.evaluate(() => document.cookie)).toBe('')
 
       await a.click('.cm-content')

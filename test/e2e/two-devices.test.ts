@@ -218,10 +218,15 @@ describe.skipIf(skip !== null)('two devices in the browser', () => {
       for (let i = 0; i < 10; i++) await typeToken() // typed while the daemon is gone
       await pageA.waitForFunction(() => /not connected|restarted/.test(document.querySelector('.sp-status')?.textContent ?? ''), undefined, { timeout: 15_000 })
       await A.restart()
-      // The daemon keeps its token and port across restarts: the open page
-      // reconnects by itself (no new `swarmpad open`) and resends what the
+      // The restarted daemon has a new page credential: the open tab says to
+      // run `swarmpad open` again; once that logs a tab in, the open tab
+      // reconnects with the new credential (same origin) and resends what the
       // daemon did not confirm.
+      await pageA.waitForFunction(() => /restarted: run `swarmpad open` again/.test(document.querySelector('.sp-status')?.textContent ?? ''), undefined, { timeout: 30_000 })
+      const reopened = await openDocPage(browserA, A, DOC)
       await pageA.waitForFunction(() => !/not connected|restarted/.test(document.querySelector('.sp-status')?.textContent ?? ''), undefined, { timeout: 30_000 })
+      await reopened.close()
+      await pageA.bringToFront()
       for (let i = 0; i < 5; i++) await typeToken()
       await pageIdle(pageA, 60_000)
       text = await converged([pageA, pageB], [A, B], 'every token typed around the crash, everywhere', 90_000)

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto'
 import WebSocket from 'ws'
 import { ChangeSet } from '@codemirror/state'
 import { Swarmpad } from '../../src/swarmpad.js'
-import { LocalServer, TOKEN_COOKIE } from '../../src/server/http.js'
+import { LocalServer, PAGE_AUTH_PROTOCOL_PREFIX, PAGE_PROTOCOL } from '../../src/server/http.js'
 import { CollabHub } from '../../src/server/collab.js'
 import type { SwarmDocument } from '../../src/sync/document.js'
 import { MAX_FRAME_BYTES, MAX_QUEUE, MESSAGE_BURST, type ServerMessage } from '../../src/server/protocol.js'
@@ -20,13 +20,14 @@ import { eventually } from '../helpers/docs.js'
 let dir: string
 let sp: Swarmpad
 let server: LocalServer
+let web = ''
 let hub: CollabHub
 let doc: SwarmDocument
 const token = randomBytes(24).toString('base64url')
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'swarmpad-server-'))
-  const web = join(dir, 'web')
+  web = join(dir, 'web')
   await mkdir(web)
   await writeFile(join(web, 'index.html'), '<!doctype html><title>swarmpad</title>')
   await writeFile(join(web, 'app.js'), '// page')
@@ -37,7 +38,11 @@ beforeAll(async () => {
   server = new LocalServer({ port: 0, token, staticDir: web })
   hub = new CollabHub(sp, null)
   server.socket('/ws', (ws, url) => hub.handleSocket(ws, url))
+  // Stand-ins for the daemon's API (src/daemon/api.ts registers the real ones).
+  server.route('GET', '/api/ls', async () => ({ documents: ['notes.md'] }))
+  server.route('POST', '/api/sync', async () => ({ ok: true }))
   await server.ready()
+  pageKey = await redeem(server.issueTicket())
 })
 
 afterAll(async () => {
@@ -68,13 +73,24 @@ function http(path: string, headers: Record<string, string>, method = 'GET'): Pr
   })
 }
 
-const auth = () => ({ Cookie: `${TOKEN_COOKIE}=${token}` })
+/// The command's credential (the API, and WebSockets of non-browser clients).
+const auth = () => ({ Authorization: `Bearer ${token}` })
+/// The page's credential, redeemed from a ticket as the page does.
+let pageKey = ''
+const pageProtocols = (key = pageKey) => [PAGE_PROTOCOL, `${PAGE_AUTH_PROTOCOL_PREFIX}${key}`]
+
+/// POST /page/redeem as the page does; the credential, or throws with the status.
+async function redeem(ticket: string, headers: Record<string, string> = { Origin: `http://127.0.0.1:${server.port}`, 'Content-Type': 'application/json' }): Promise<string> {
+  const r = await fetch(`http://127.0.0.1:${server.port}/page/redeem`, { method: 'POST', headers, body: JSON.stringify({ ticket }) })
+  if (r.status !== 200) throw Object.assign(new Error(`redeem: ${r.status}`), { status: r.status })
+  return ((await r.json()) as { credential: string }).credential
+}
 const host = () => `127.0.0.1:${server.port}`
 
 /// A WebSocket upgrade with the given headers: the HTTP status it got.
-function upgradeStatus(headers: Record<string, string>): Promise<number> {
+function upgradeStatus(headers: Record<string, string>, protocols: string[] = []): Promise<number> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, { headers })
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, protocols, { headers })
     ws.on('open', () => {
       ws.close()
       resolve(101)
@@ -100,8 +116,9 @@ class Tab {
   version = 0
   epoch = ''
 
-  constructor(headers: Record<string, string> = { ...auth(), Origin: `http://${host()}` }) {
-    this.ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, { headers, maxPayload: 64 * 1024 * 1024 })
+  /// A browser tab: the page credential as a subprotocol, our Origin.
+  constructor(headers: Record<string, string> = { Origin: `http://${host()}` }, protocols: string[] = pageProtocols()) {
+    this.ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, protocols, { headers, maxPayload: 64 * 1024 * 1024 })
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve())
       this.ws.once('error', reject)
@@ -182,16 +199,60 @@ async function goodStillWorks(): Promise<void> {
 }
 
 describe('HTTP: token, Origin, Host, paths', () => {
-  test('missing or wrong token: 401 with no document data', async () => {
-    const cases: Array<Record<string, string>> = [{}, { Cookie: `${TOKEN_COOKIE}=wrong` }, { Authorization: 'Bearer wrong' }, { Cookie: `${TOKEN_COOKIE}=${token.slice(0, -1)}` }]
+  test('the API takes the command token only: no cookie, no page credential, nothing else', async () => {
+    const cases: Array<Record<string, string>> = [
+      {},
+      { Cookie: `swarmpad_token=${token}` },
+      { Authorization: 'Bearer wrong' },
+      { Authorization: `Bearer ${token.slice(0, -1)}` },
+      { Authorization: `Bearer ${pageKey}` },
+      { 'X-Swarmpad-Page': pageKey }
+    ]
     for (const headers of cases) {
-      const r = await http('/doc/notes.md', headers)
-      expect(r.status).toBe(401)
-      expect(r.body).not.toContain('hello')
-      expect(r.body).not.toContain('swarmpad</title>')
+      for (const [path, method] of [['/api/ls', 'GET'], ['/api/sync', 'POST'], ['/api/new', 'POST']] as const) {
+        const r = await http(path, headers, method)
+        expect(r.status, `${method} ${path} ${JSON.stringify(headers)}`).toBe(401)
+        expect(r.body).not.toContain('notes.md')
+      }
     }
-    expect((await http('/login?token=wrong&next=/', {})).status).toBe(401)
-    expect((await http('/doc/notes.md', auth())).status).toBe(200)
+    // Positive control: the token does open it.
+    const ok = await http('/api/ls', auth())
+    expect(ok.status).toBe(200)
+    expect(ok.body).toContain('notes.md')
+    // The page's files are public and hold no document data.
+    const page = await http('/doc/notes.md', {})
+    expect(page.status).toBe(200)
+    expect(page.body).toContain('swarmpad</title>')
+    expect(page.body).not.toContain('hello')
+  })
+
+  test('login tickets work once, only from a page of this origin, as JSON; the page credential is not the token', async () => {
+    const origin = `http://127.0.0.1:${server.port}`
+    const ticket = server.issueTicket()
+    // Refused without Origin, from another origin, or as text/plain (a form or another site).
+    await expect(redeem(ticket, { 'Content-Type': 'application/json' })).rejects.toMatchObject({ status: 403 })
+    await expect(redeem(ticket, { Origin: `http://127.0.0.1:${server.port + 1}`, 'Content-Type': 'application/json' })).rejects.toMatchObject({ status: 403 })
+    await expect(redeem(ticket, { Origin: origin, 'Content-Type': 'text/plain' })).rejects.toMatchObject({ status: 415 })
+    // Those attempts did not use it up; it works once.
+    const key = await redeem(ticket)
+    expect(key).toBe(pageKey)
+    expect(key).not.toBe(token)
+    await expect(redeem(ticket)).rejects.toMatchObject({ status: 401 })
+    await expect(redeem('made-up')).rejects.toMatchObject({ status: 401 })
+    // The login address keeps the ticket in the fragment (never sent to a server).
+    expect(server.loginUrl('/doc/notes.md')).toMatch(new RegExp(`^${origin}/login#ticket=[A-Za-z0-9_-]+&next=%2Fdoc%2Fnotes\\.md$`))
+    // The page can ask whether its credential still holds.
+    expect((await http('/page/session', { 'X-Swarmpad-Page': pageKey })).status).toBe(204)
+    expect((await http('/page/session', { 'X-Swarmpad-Page': 'stale' })).status).toBe(401)
+    // A new server (a daemon restart) has another page credential.
+    const again = new LocalServer({ port: 0, token, staticDir: web })
+    await again.ready()
+    try {
+      const r = await fetch(`${again.origin}/page/redeem`, { method: 'POST', headers: { Origin: again.origin, 'Content-Type': 'application/json' }, body: JSON.stringify({ ticket: again.issueTicket() }) })
+      expect(((await r.json()) as { credential: string }).credential).not.toBe(pageKey)
+    } finally {
+      await again.close()
+    }
   })
 
   test('foreign Origin or unexpected Host (DNS rebinding): 403', async () => {
@@ -210,21 +271,6 @@ describe('HTTP: token, Origin, Host, paths', () => {
     }
   })
 
-  test('the login sets an HttpOnly SameSite=Strict cookie and redirects the token out of the address bar', async () => {
-    const r = await new Promise<{ status: number; location: string; cookie: string }>((resolve, reject) => {
-      request({ host: '127.0.0.1', port: server.port, path: `/login?token=${token}&next=/doc/notes.md` }, (res) => {
-        res.resume()
-        resolve({ status: res.statusCode ?? 0, location: String(res.headers.location), cookie: String(res.headers['set-cookie']) })
-      })
-        .on('error', reject)
-        .end()
-    })
-    expect(r.status).toBe(303)
-    expect(r.location).toBe('/doc/notes.md')
-    expect(r.cookie).toMatch(/HttpOnly/)
-    expect(r.cookie).toMatch(/SameSite=Strict/)
-  })
-
   test('listens on 127.0.0.1 only', () => {
     const inner = Reflect.get(server, 'server') as { address(): { address: string } }
     expect(inner.address().address).toBe('127.0.0.1')
@@ -239,9 +285,11 @@ describe('WebSocket: the browser table', () => {
 
   test('missing/wrong token, foreign Origin, unexpected Host: refused before any data', async () => {
     expect(await upgradeStatus({})).toBe(401)
-    expect(await upgradeStatus({ Cookie: `${TOKEN_COOKIE}=nope` })).toBe(401)
-    expect(await upgradeStatus({ ...auth(), Origin: 'http://evil.example' })).toBe(403)
-    expect(await upgradeStatus({ ...auth(), Host: `attacker.example:${server.port}` })).toBe(403)
+    expect(await upgradeStatus({ Cookie: `swarmpad_token=${token}` })).toBe(401)
+    expect(await upgradeStatus({}, pageProtocols('nope'))).toBe(401)
+    expect(await upgradeStatus({ Origin: 'http://evil.example' }, pageProtocols())).toBe(403)
+    expect(await upgradeStatus({ Host: `attacker.example:${server.port}` }, pageProtocols())).toBe(403)
+    expect(await upgradeStatus({ Origin: `http://${host()}` }, pageProtocols())).toBe(101)
     expect(await upgradeStatus({ ...auth(), Origin: `http://${host()}` })).toBe(101)
     await goodStillWorks()
   })

@@ -1,13 +1,15 @@
 import type { Command } from 'commander'
+import { join } from 'node:path'
 import { Context } from '../context.js'
 import { checkDocArg } from '../input.js'
 import { lines, printJson, warn } from '../output.js'
+import { writeLauncher } from '../browser-launch.js'
 import type { DocumentSummary } from '../../daemon/api.js'
 
 export function register(program: Command): void {
   program
     .command('open')
-    .description("print the editor page's address and open it in the browser")
+    .description("open the editor page in the browser (and print its address: it works once, within two minutes)")
     .argument('<name>', 'document name or key')
     .option('--no-browser', 'only print the address')
     .option('--json', 'print the address as JSON')
@@ -16,14 +18,16 @@ export function register(program: Command): void {
       const ctx = Context.of(cmd)
       const client = await ctx.daemon()
       const doc = await client.json<DocumentSummary>('GET', '/api/doc', { query: { doc: name } })
-      const next = `/doc/${encodeURIComponent(doc.name)}`
-      const url = `${client.origin}/login?token=${encodeURIComponent(client.info.token)}&next=${encodeURIComponent(next)}`
-      if (opts.json) await printJson({ name: doc.name, url })
-      else await lines(url)
+      const login = await client.json<{ url: string; expires: number }>('POST', '/api/login', { json: { doc: doc.name } })
+      if (opts.json) await printJson({ name: doc.name, url: login.url, expires: login.expires })
+      else await lines(login.url)
       if (!opts.browser) return
       try {
+        // The browser gets a private file that redirects to the address, so
+        // the ticket never shows in `ps`.
+        const target = await writeLauncher(join(ctx.home, 'open'), login.url)
         const { default: openUrl } = await import('open')
-        const child = await openUrl(url, { wait: false })
+        const child = await openUrl(target, { wait: false })
         child.on('error', () => warn('could not start a browser; open the address above yourself'))
         child.unref()
       } catch {
