@@ -54,7 +54,11 @@ export class Members {
     const entry = this.swarmpad.library.resolve(docNameOrKey)
     const { doc } = await this.swarmpad.open(entry.name)
     const members = activeMembers(await doc.membership())
-    const infos = members.map((m) => this.info(doc.key, doc.writerKey, m))
+    // A device key is what presence is matched by; one claimed by several
+    // members (copied from another's profile) vouches for none of them.
+    const claims = new Map<string, number>()
+    for (const m of members) if (m.device) claims.set(b4a.toString(m.device, 'hex'), (claims.get(b4a.toString(m.device, 'hex')) ?? 0) + 1)
+    const infos = members.map((m) => this.info(doc.key, doc.writerKey, m.device && (claims.get(b4a.toString(m.device, 'hex')) ?? 0) > 1 ? { ...m, device: null } : m))
     return infos.sort((a, b) => (a.role === b.role ? 0 : a.role === 'owner' ? -1 : 1))
   }
 

@@ -6,7 +6,7 @@ import { ChangeSet } from '@codemirror/state'
 import b4a from 'b4a'
 import type { OpenDocument, Swarmpad } from '../swarmpad.js'
 import type { DocumentChange, SwarmDocument } from '../sync/document.js'
-import type { Member } from '../doc/membership.js'
+import { distinctLabels, type Member } from '../doc/membership.js'
 import { errorMessage, SwarmpadError } from '../errors.js'
 import { EditJournal } from './journal.js'
 import { DocumentHistory } from './history.js'
@@ -758,12 +758,13 @@ export class DocAuthority {
   private membersInfo(): { members: MemberInfo[]; canManage: boolean } {
     const online = new Set(this.hub.peers.presence(this.doc).filter((p) => p.online).map((p) => p.writerKey))
     const selfKey = b4a.toString(this.doc.writerKey, 'hex')
+    const names = distinctLabels(this.members, displayName, (m) => b4a.toString(m.key, 'hex').slice(0, 8))
     const members = this.members.map((m) => {
       const key = b4a.toString(m.key, 'hex')
       return {
         key,
         n: m.n,
-        name: displayName(m),
+        name: names.get(m) ?? displayName(m),
         color: colorOf(m),
         role: m.role,
         clientId: m.clientId,

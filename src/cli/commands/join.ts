@@ -16,12 +16,13 @@ type JoinEvent =
 export function register(program: Command): void {
   program
     .command('join')
-    .description('join a document with an invite code (waits for the inviting device), then add it to the library')
-    .argument('<code>', 'the invite code')
+    .description('join a document with an invite code (waits for the inviting device), then add it to the library; give the code as - (or not at all) to type or pipe it in, so other users of this machine never see it in `ps`')
+    .argument('[code]', 'the invite code, or - to read it from standard input (the default)')
     .argument('[name]', 'local name for the document (default: shared-XXXXXX)')
     .option('--timeout <duration>', 'how long to wait for the inviting device: 30s, 5m ... (default 2m)')
     .option('--json', 'print the result as JSON')
-    .action(async (code: string, name: string | undefined, opts: { timeout?: string; json?: boolean }, cmd: Command) => {
+    .action(async (given: string | undefined, name: string | undefined, opts: { timeout?: string; json?: boolean }, cmd: Command) => {
+      const code = given === undefined || given === '-' ? await readCode() : given
       // Everything that can be checked without the network is checked first.
       const invite = decodeInvite(code)
       if (isExpired(invite, Date.now())) throw new SwarmpadError('INVITE_EXPIRED', `this invite expired on ${new Date(invite.expires).toISOString()}; ask for a new one`)
@@ -69,4 +70,19 @@ export function register(program: Command): void {
       if (opts.json) return printJson(result)
       await lines(`joined ${result.name} as ${result.role}`, `key: ${result.key}`)
     })
+}
+
+/// The invite code from standard input: a prompt on a terminal, else the
+/// first line of what is piped in.
+async function readCode(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('invite code: ')
+  let text = ''
+  for await (const chunk of process.stdin) {
+    text += (chunk as Buffer).toString('utf8')
+    if (text.includes('\n') || text.length > 8192) break
+  }
+  if (process.stdin.isTTY) process.stdin.pause()
+  const code = text.split('\n')[0]!.trim()
+  if (code === '') throw SwarmpadError.usage('no invite code: give it on standard input (`swarmpad join -`) or as an argument')
+  return code
 }

@@ -15,11 +15,15 @@ export function register(program: Command): void {
       const client = await Context.of(cmd).daemon()
       const result = await client.json<{ name: string; members: MemberInfo[] }>('GET', '/api/members', { query: { doc: name } })
       if (opts.json) return printJson(result)
+      // Names are chosen by each member: two that show the same get their key's start too.
+      const seen = new Map<string, number>()
+      for (const m of result.members) seen.set(m.name, (seen.get(m.name) ?? 0) + 1)
+      const shown = (m: MemberInfo) => (m.name || '(no name)') + ((seen.get(m.name) ?? 0) > 1 ? ` [${m.shortKey}]` : '')
       await lines(
         ...table(
           ['NAME', 'COLOR', 'ROLE', 'KEY', 'ONLINE', 'LAST SEEN'],
           result.members.map((m) => [
-            (m.name || '(no name)') + (m.self ? ' (you)' : ''),
+            shown(m) + (m.self ? ' (you)' : ''),
             m.color,
             m.role,
             m.shortKey,
