@@ -1,11 +1,12 @@
 import Corestore from 'corestore'
 import hypercoreCrypto from 'hypercore-crypto'
-import { access, mkdir } from 'node:fs/promises'
+import { access } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { Resource } from './resource.js'
 import { SwarmpadError } from './errors.js'
 import { rootPaths } from './storage/paths.js'
-import { PidLock, storageError } from './storage/lock.js'
+import { PidLock } from './storage/lock.js'
+import { prepareRoot, privatizeTree } from './storage/perms.js'
 import { checkDocumentName, Library, type LibraryEntry, type LocalRole } from './storage/library.js'
 import { fromHex, toHex } from './storage/keys.js'
 import { compactStorage, fileCheckpointStore } from './storage/checkpoints.js'
@@ -57,13 +58,11 @@ export class Swarmpad extends Resource {
   }
 
   protected override async _open(): Promise<void> {
-    try {
-      await mkdir(this.paths.home, { recursive: true, mode: 0o700 })
-    } catch (err) {
-      throw storageError(this.paths.home, err)
-    }
+    // Made 0700, or refused when it is another user's (src/storage/perms.ts).
+    await prepareRoot(this.paths.home)
     await this.lock.acquire()
     this.own(this.lock)
+    await privatizeTree(this.paths.home)
     const hadCores = await exists(this.paths.cores)
     const hadLibrary = await exists(this.paths.library)
     await this.library.load()

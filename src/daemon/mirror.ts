@@ -1,13 +1,14 @@
 import { watch, type FSWatcher } from 'node:fs'
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { lstat, readFile } from 'node:fs/promises'
+import { basename, dirname } from 'node:path'
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { OpenDocument } from '../swarmpad.js'
 import { SwarmpadError, errorMessage } from '../errors.js'
 import { changeSetOf, diffChanges } from '../doc/changes.js'
 import { writeAtomically } from '../storage/library.js'
-import { readTextFile } from './textfile.js'
+import { userFileMode } from '../storage/perms.js'
+import { checkReplacement, identityOf, inspectPath, readSyncedFile, replaceFile, type FileIdentity } from './safe-file.js'
 
 /// How a new mirror starts when the file and the document differ:
 /// `file` replaces the document's text with the file's (as a minimal diff),
@@ -71,6 +72,10 @@ export class FileMirror extends EventEmitter {
   private docTimer: NodeJS.Timeout | null = null
   private pollTimer: NodeJS.Timeout | null = null
   private lastStat = ''
+  /// Device and inode of the file last read or written.
+  private identity: FileIdentity | null = null
+  /// Mode of the file last read (a file recreated after it went missing gets it).
+  private mode: number | null = null
   private closed = false
   /// The problem reported last (reported once until it changes).
   problem: string | null = null
@@ -95,19 +100,32 @@ export class FileMirror extends EventEmitter {
   }
 
   /// Bring file and document together once, then follow both.
+  /// A new mirror (`doc`, `file`) refuses a path that is not a regular file
+  /// of ours (see safe-file.ts); a resumed one reports it as its problem and
+  /// keeps watching, so it syncs again once the file is fixed.
   async start(how: MirrorStart): Promise<void> {
-    await this.serial(async () => {
-      const docText = this.doc.doc.text.toString()
-      if (how === 'doc') {
-        await this.writeFile(docText)
-        this.setBase(docText)
-      } else if (how === 'file') {
-        this.setBase(docText)
-        await this.fromFile()
-      } else {
-        await this.resume()
-      }
-    })
+    try {
+      await this.serial(async () => {
+        const docText = this.doc.doc.text.toString()
+        if (how !== 'resume') {
+          const state = await inspectPath(this.path)
+          if (state.kind === 'unsafe') throw new SwarmpadError('BAD_ARGUMENT', state.problem)
+        }
+        if (how === 'doc') {
+          await this.writeFile(docText)
+          this.setBase(docText)
+        } else if (how === 'file') {
+          this.setBase(docText)
+          await this.fromFile()
+        } else {
+          await this.resume()
+        }
+      })
+    } catch (err) {
+      // Reported (the `problem` event); a resumed mirror keeps watching.
+      if (how !== 'resume') throw err
+    }
+    if (this.closed) return
     if (this.writeBack) this.doc.doc.on('change', this.onChange)
     this.watchFile()
   }
@@ -179,10 +197,11 @@ export class FileMirror extends EventEmitter {
     }, delay)
   }
 
+  /// What the path is now, without following a symbolic link there.
   private async statKey(): Promise<string> {
     try {
-      const s = await stat(this.path)
-      return `${s.ino}:${s.size}:${s.mtimeMs}`
+      const s = await lstat(this.path)
+      return `${s.ino}:${s.mode}:${s.uid}:${s.nlink}:${s.size}:${s.mtimeMs}`
     } catch {
       return 'missing'
     }
@@ -196,10 +215,15 @@ export class FileMirror extends EventEmitter {
       const before = await this.statKey()
       if (before === 'missing') return 'missing'
       let text: string
+      let info: { dev: number; ino: number; mode: number }
       try {
-        text = await readTextFile(this.path)
+        const read = await readSyncedFile(this.path)
+        checkReplacement(this.path, this.identity, read.info)
+        text = read.text
+        info = read.info
       } catch (err) {
         if ((await this.statKey()) === 'missing') return 'missing'
+        this.lastStat = await this.statKey()
         this.report(`${errorMessage(err)}; the file is not synced until it is fixed`)
         return 'unusable'
       }
@@ -207,6 +231,8 @@ export class FileMirror extends EventEmitter {
       // Changed while we read it: an editor is still saving.
       if (after === before) {
         this.lastStat = after
+        this.identity = identityOf(info)
+        this.mode = info.mode & 0o777
         return text
       }
       await new Promise((r) => setTimeout(r, FILE_SETTLE_MS))
@@ -268,7 +294,7 @@ export class FileMirror extends EventEmitter {
     if (docText === this.base) return
     let mtime: number
     try {
-      mtime = (await stat(this.path)).mtimeMs
+      mtime = (await lstat(this.path)).mtimeMs
     } catch {
       mtime = 0
     }
@@ -348,27 +374,16 @@ export class FileMirror extends EventEmitter {
     }
   }
 
-  /// Replace the file atomically (temporary file + rename), keeping its mode.
+  /// Replace the file atomically (an exclusively created temporary file with
+  /// a random name, renamed over it; see safe-file.ts), keeping its mode. A
+  /// path that is not a regular file of ours is left alone.
   private async writeFile(text: string): Promise<void> {
-    let mode = 0o644
-    try {
-      mode = (await stat(this.path)).mode & 0o777
-    } catch {}
-    const tmp = join(dirname(this.path), `.${basename(this.path)}.swarmpad-${process.pid}.tmp`)
-    try {
-      const fh = await open(tmp, 'w', mode)
-      try {
-        await fh.writeFile(text)
-        await fh.sync()
-      } finally {
-        await fh.close()
-      }
-      await rename(tmp, this.path)
-    } catch (err) {
-      await unlink(tmp).catch(() => {})
-      throw new SwarmpadError('STORAGE_ACCESS', `cannot write ${this.path}: ${errorMessage(err)}`)
-    }
+    const state = await inspectPath(this.path)
+    if (state.kind === 'unsafe') throw new SwarmpadError('BAD_ARGUMENT', state.problem)
+    const mode = state.kind === 'file' ? state.info.mode & 0o777 : (this.mode ?? userFileMode())
+    await replaceFile(this.path, text, mode)
     this.lastStat = await this.statKey()
+    this.identity = identityOf(await lstat(this.path).catch(() => null))
   }
 
   private report(message: string): void {
@@ -407,13 +422,18 @@ export class Mirrors {
   private damaged: string | null = null
   private saveTimer: NodeJS.Timeout | null = null
   private saving: Promise<void> = Promise.resolve()
+  /// Starts of the mirrors of `mirrors.json` still running (close waits).
+  private readonly starting = new Set<Promise<void>>()
 
   constructor(
     readonly file: string,
     private readonly log: (line: string) => void
   ) {}
 
-  /// Read `mirrors.json` and start the mirrors of the documents given.
+  /// Read `mirrors.json` and start the mirrors of the documents given. The
+  /// starts run in the background: a file that cannot be read (or a slow
+  /// disk) never holds up the daemon's readiness; problems go to the log and
+  /// to `swarmpad status`.
   async load(open: (key: string) => OpenDocument | undefined): Promise<void> {
     let raw: string | null = null
     try {
@@ -440,7 +460,10 @@ export class Mirrors {
         this.log(`not syncing ${r.path}: its document is not open`)
         continue
       }
-      await this.startMirror(r, doc, 'resume').catch((err) => this.log(`not syncing ${r.path}: ${errorMessage(err)}`))
+      const start: Promise<void> = this.startMirror(r, doc, 'resume')
+        .catch((err) => this.log(`not syncing ${r.path}: ${errorMessage(err)}`))
+        .finally(() => this.starting.delete(start))
+      this.starting.add(start)
     }
   }
 
@@ -509,6 +532,7 @@ export class Mirrors {
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.starting)
     for (const m of this.sessions) await m.flush().catch(() => {})
     for (const m of this.sessions) await m.close()
     this.sessions.clear()
@@ -529,9 +553,17 @@ export class Mirrors {
       record.hash = hash
       this.saveSoon()
     })
-    await m.start(how)
+    // Listed (with its problem, if any) while it starts.
+    const id = mirrorId(record.doc, record.path)
+    this.active.set(id, m)
+    try {
+      await m.start(how)
+    } catch (err) {
+      if (this.active.get(id) === m) this.active.delete(id)
+      await m.close()
+      throw err
+    }
     record.hash = m.hash
-    this.active.set(mirrorId(record.doc, record.path), m)
   }
 
   private assertUsable(): void {

@@ -1,3 +1,4 @@
+import { constants, type Stats } from 'node:fs'
 import { open, stat } from 'node:fs/promises'
 import { isUtf8 } from 'node:buffer'
 import { SwarmpadError } from '../errors.js'
@@ -9,24 +10,60 @@ export const MAX_FILE_BYTES = 16 * 1024 * 1024
 
 /// Read a file of UTF-8 text, or throw BAD_ARGUMENT naming the path and the
 /// rule it breaks: missing, not a regular file, over MAX_FILE_BYTES, not UTF-8.
+///
+/// The file is opened with O_NONBLOCK and its type is checked on the opened
+/// descriptor (fstat) before anything is read, so a FIFO or a device is
+/// refused at once instead of blocking (a blocked open holds one of libuv's
+/// four threads for ever). A symbolic link is followed: the command-line
+/// inputs (`new --from FILE`, `write NAME FILE`) read the file the user
+/// named, as any command does; file mirrors use readSyncedFile()
+/// (safe-file.ts), which never follows one.
 export async function readTextFile(path: string, maxBytes = MAX_FILE_BYTES): Promise<string> {
+  return (await readTextFileChecked(path, { maxBytes })).text
+}
+
+export interface ReadTextOptions {
+  maxBytes?: number
+  /// Follow a symbolic link at `path` (default true); false opens with
+  /// O_NOFOLLOW and refuses one.
+  follow?: boolean
+  /// More rules for the opened file (its fstat), checked before reading;
+  /// throws to refuse it.
+  check?: (info: Stats) => void
+}
+
+/// readTextFile(), and the fstat of the descriptor that was read.
+export async function readTextFileChecked(path: string, opts: ReadTextOptions = {}): Promise<{ text: string; info: Stats }> {
+  const maxBytes = opts.maxBytes ?? MAX_FILE_BYTES
+  const follow = opts.follow ?? true
   let fh
   try {
-    fh = await open(path, 'r')
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : (constants.O_NOFOLLOW ?? 0)))
   } catch (err) {
+    if (!follow && (err as NodeJS.ErrnoException)?.code === 'ELOOP') {
+      throw new SwarmpadError('BAD_ARGUMENT', `${path} is a symbolic link; swarmpad syncs regular files only and never follows symbolic links there`)
+    }
     throw fileError(path, err)
   }
   try {
     const info = await fh.stat()
     if (info.isDirectory()) throw new SwarmpadError('BAD_ARGUMENT', `${path} is a directory; give a text file`)
-    if (!info.isFile()) throw new SwarmpadError('BAD_ARGUMENT', `${path} is not a regular file; give a text file`)
+    if (!info.isFile()) throw new SwarmpadError('BAD_ARGUMENT', `${path} is ${otherKind(info)}, not a regular file; give a text file`)
+    opts.check?.(info)
     if (info.size > maxBytes) throw tooLarge(path, info.size, maxBytes)
     const buf = await fh.readFile()
     if (buf.length > maxBytes) throw tooLarge(path, buf.length, maxBytes)
-    return decodeText(buf, path)
+    return { text: decodeText(buf, path), info }
   } finally {
     await fh.close().catch(() => {})
   }
+}
+
+function otherKind(info: Stats): string {
+  if (info.isFIFO()) return 'a FIFO (named pipe)'
+  if (info.isSocket()) return 'a socket'
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device'
+  return 'a special file'
 }
 
 /// Decode UTF-8 bytes (from a file or stdin named `label`), refusing anything else.
@@ -63,6 +100,8 @@ export function fileError(path: string, err: unknown): SwarmpadError {
       return new SwarmpadError('BAD_ARGUMENT', `cannot read ${path}: permission denied`)
     case 'ENOTDIR':
       return new SwarmpadError('BAD_ARGUMENT', `cannot read ${path}: a parent is not a directory`)
+    case 'ENXIO':
+      return new SwarmpadError('BAD_ARGUMENT', `${path} is a socket or a device, not a regular file; give a text file`)
     default:
       return new SwarmpadError('BAD_ARGUMENT', `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`)
   }
