@@ -241,14 +241,3 @@ export function encodeMembership(m: Membership): Uint8Array {
 export function decodeMembership(bytes: Uint8Array): Membership {
   return c.decode(membershipEncoding, bytes)
 }
-
-/// How each member is shown in a list: `label(m)`, and when another member
-/// shows the same label, the start of its key (`short(m)`) too, so a member
-/// cannot pass for another by copying its name.
-export function distinctLabels(members: readonly Member[], label: (m: Member) => string, short: (m: Member) => string): Map<Member, string> {
-  const count = new Map<string, number>()
-  for (const m of members) count.set(label(m), (count.get(label(m)) ?? 0) + 1)
-  const out = new Map<Member, string>()
-  for (const m of members) out.set(m, (count.get(label(m)) ?? 0) > 1 ? `${label(m)} (${short(m)})` : label(m))
-  return out
-}

@@ -12,7 +12,8 @@ export type {
   PairingSwarm,
   RekeyResult
 } from './invites.js'
-export { Members, colorFor } from './members.js'
+export { Members } from './members.js'
+export { colorFor } from '../doc/member-view.js'
 export type { MemberInfo, MembersOptions, RemoveResult } from './members.js'
 export { SwarmPresence } from './presence.js'
 export type { PresenceSource, PresenceStatus } from './presence.js'

@@ -4,7 +4,7 @@
 // apply() on every peer enforces that only owners add or remove members and
 // that the last owner stays. This module only reads it and asks for changes.
 import b4a from 'b4a'
-import { createHash } from 'node:crypto'
+import { shownColor } from '../doc/member-view.js'
 import { SwarmpadError } from '../errors.js'
 import type { Swarmpad } from '../swarmpad.js'
 import { activeMembers, type Member } from '../doc/membership.js'
@@ -76,7 +76,7 @@ export class Members {
     const { doc } = await this.swarmpad.open(entry.name)
     const self = await doc.self()
     if (self === null) throw new SwarmpadError('NOT_WRITABLE', `this device is not a member of "${entry.name}" and cannot set a name there`)
-    const color = profile.color ?? (self.color !== '' ? self.color : colorFor(self.key))
+    const color = profile.color ?? shownColor(self)
     const device = this.options.deviceKey ? b4a.from(this.options.deviceKey) : self.device
     await doc.setProfile({ name: profile.name, color, device })
     const updated = await doc.self()
@@ -109,7 +109,7 @@ export class Members {
       key,
       shortKey: key.slice(0, SHORT_KEY_LENGTH),
       name: m.name,
-      color: m.color !== '' ? m.color : colorFor(m.key),
+      color: shownColor(m),
       role: m.role,
       self,
       device: m.device ? formatKey(m.device) : null,
@@ -117,23 +117,4 @@ export class Members {
       lastSeen: status?.lastSeen ?? null
     }
   }
-}
-
-/// A readable colour derived from a key (stable across devices).
-export function colorFor(key: Uint8Array): string {
-  const h = createHash('sha256').update(key).digest()
-  const hue = ((h[0]! << 8) | h[1]!) % 360
-  return hslToHex(hue, 0.65, 0.45)
-}
-
-function hslToHex(h: number, s: number, l: number): string {
-  const a = s * Math.min(l, 1 - l)
-  const f = (n: number) => {
-    const k = (n + h / 30) % 12
-    const c = l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1))
-    return Math.round(c * 255)
-      .toString(16)
-      .padStart(2, '0')
-  }
-  return `#${f(0)}${f(8)}${f(4)}`
 }

@@ -6,7 +6,8 @@ import { ChangeSet } from '@codemirror/state'
 import b4a from 'b4a'
 import type { OpenDocument, Swarmpad } from '../swarmpad.js'
 import type { DocumentChange, SwarmDocument } from '../sync/document.js'
-import { distinctLabels, type Member } from '../doc/membership.js'
+import type { Member } from '../doc/membership.js'
+import { distinctLabels, shownColor } from '../doc/member-view.js'
 import { errorMessage, SwarmpadError } from '../errors.js'
 import { EditJournal } from './journal.js'
 import { DocumentHistory } from './history.js'
@@ -1144,13 +1145,8 @@ async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
   if (timer) clearTimeout(timer)
 }
 
-const PALETTE = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#9a6324', '#469990', '#808000', '#000075', '#e6a700']
-
-/// A member's colour: their own, or one picked from their key.
-export function colorOf(m: Pick<Member, 'color' | 'key'>): string {
-  if (/^#[0-9a-fA-F]{3,8}$/.test(m.color)) return m.color
-  return PALETTE[m.key[0]! % PALETTE.length]!
-}
+/// A member's colour: the one rule of src/doc/member-view.ts.
+export const colorOf = shownColor
 
 /// A member's name: their own, or a short form of their key.
 export function displayName(m: Pick<Member, 'name' | 'key' | 'n'>): string {

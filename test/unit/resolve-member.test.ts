@@ -4,7 +4,9 @@
 import { describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { resolveMember } from '../../src/pairing/resolve.js'
-import { distinctLabels, type Member } from '../../src/doc/membership.js'
+import type { Member } from '../../src/doc/membership.js'
+import { distinctLabels, shownColor } from '../../src/doc/member-view.js'
+import { colorOf } from '../../src/server/collab.js'
 import { formatKey } from '../../src/storage/keys.js'
 
 function member(n: number, name: string, extra: Partial<Member> = {}): Member {
@@ -45,5 +47,14 @@ describe('distinctLabels', () => {
     expect(labels.get(a)).toBe(`Ann (${formatKey(a.key).slice(0, 8)})`)
     expect(labels.get(b)).toBe(`Ann (${formatKey(b.key).slice(0, 8)})`)
     expect(labels.get(c)).toBe('Cid')
+  })
+})
+
+describe('shownColor', () => {
+  it('the page and the command show a member who never chose a colour in the same colour', () => {
+    const m = member(0, 'Ann')
+    expect(colorOf(m)).toBe(shownColor(m))
+    expect(shownColor(m)).toMatch(/^#[0-9a-f]{6}$/)
+    expect(shownColor({ ...m, color: '#3366cc' })).toBe('#3366cc')
   })
 })
