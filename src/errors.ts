@@ -28,6 +28,12 @@ export type ErrorCode =
   | 'DAEMON_UNAVAILABLE'
   | 'PORT_IN_USE'
   | 'PEER_PROTOCOL'
+  | 'UNAUTHORIZED' // the daemon's API without its token, or a page login that is used up
+  | 'UNAVAILABLE' // a capability this daemon was started without (the page's invites)
+  // The page's collab protocol (src/server/PROTOCOL.md): the tab starts over.
+  | 'STALE_EPOCH' // a push made against an earlier run of the authority
+  | 'BAD_VERSION' // a version that does not exist
+  | 'BAD_SEQ' // update numbers that do not increase
   | 'INTERNAL'
 
 export class SwarmpadError extends Error {

@@ -246,10 +246,10 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
     if (name === null) throw SwarmpadError.usage('set a name first: swarmpad whoami --name NAME')
     const color = b.color === undefined ? (daemon.profile?.color ?? defaultColor(name)) : str(b, 'color')
     daemon.profile = await writeProfile(daemon.paths.profile, { name, color })
-    const results: Array<{ name: string; applied: boolean; reason?: string }> = []
+    const results: Array<{ name: string; applied: boolean; readOnly?: boolean; reason?: string }> = []
     for (const open of daemon.swarmpad.documents) {
       const reason = await applyProfile(daemon, open)
-      results.push(reason === null ? { name: open.entry.name, applied: true } : { name: open.entry.name, applied: false, reason })
+      results.push(reason === null ? { name: open.entry.name, applied: true } : { name: open.entry.name, applied: false, readOnly: reason === READ_ONLY, reason })
     }
     return { profile: daemon.profile, documents: results }
   })
@@ -460,10 +460,12 @@ function countChanges(changes: ChangeSet): { inserted: number; deleted: number }
 /// returns why it was not applied, or null. The network publishes the
 /// device key in the same record (for presence): keep it, and check again
 /// in case its block landed over ours.
+const READ_ONLY = 'read-only on this device'
+
 async function applyProfile(daemon: Daemon, open: OpenDocument): Promise<string | null> {
   const profile = daemon.profile
   if (profile === null) return 'no profile set'
-  if (!open.doc.writable) return 'read-only on this device'
+  if (!open.doc.writable) return READ_ONLY
   const device = daemon.network.publicKey
   let last: unknown = null
   for (let attempt = 0; attempt < 3; attempt++) {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { pageInvites, pagePeers, pageRemover } from './page-services.js'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { Resource } from '../resource.js'
@@ -150,7 +151,7 @@ export class Daemon extends Resource {
     // credential, also new at every start: see server/http.ts).
     const session = await readDaemonSession(this.paths.session, () => randomBytes(32).toString('base64url'))
     this.token = randomBytes(32).toString('base64url')
-    const hub = new CollabHub(this.swarmpad, this.network, { invites: this.invites, members: this.members })
+    const hub = new CollabHub(this.swarmpad, { peers: pagePeers(this.network), invites: pageInvites(this.invites), remover: pageRemover(this.members) })
     this.hub = this.own(hub)
     const makeServer = (port: number) => {
       const server = new LocalServer({ port, token: this.token, staticDir })

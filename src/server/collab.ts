@@ -8,10 +8,10 @@ import type { OpenDocument, Swarmpad } from '../swarmpad.js'
 import type { DocumentChange, SwarmDocument } from '../sync/document.js'
 import type { Member } from '../doc/membership.js'
 import { distinctLabels, shownColor } from '../doc/member-view.js'
-import { errorMessage, SwarmpadError } from '../errors.js'
+import { errorMessage, SwarmpadError, type ErrorCode } from '../errors.js'
 import { EditJournal } from './journal.js'
 import { DocumentHistory } from './history.js'
-import { PeerSource, type SyncStatus } from './peers.js'
+import { noPeers, type PeerSource, type SyncStatus } from './peers.js'
 import {
   BYTES_BURST,
   BYTES_PER_SECOND,
@@ -76,12 +76,15 @@ export interface InviteProvider {
   cancel(doc: SwarmDocument, id: string): Promise<void>
 }
 
+/// What the page uses beyond the document, as typed capabilities; the daemon
+/// builds them from src/net and src/pairing (src/daemon/page-services.ts).
 export interface CollabHubOptions {
-  /// src/pairing's Invites (adapted with invitesFrom()); none: "not available yet".
-  invites?: unknown
-  /// src/pairing's Members (adapted with removerFrom()): removing with a
-  /// re-key needs it; without it the page removes without re-keying only.
-  members?: unknown
+  /// Presence and sync status; none: offline.
+  peers?: PeerSource
+  /// The share dialog; none: the page says invites are not available.
+  invites?: InviteProvider | null
+  /// Removing members; none: removal without re-key, on the document itself.
+  remover?: MemberRemover
 }
 
 /// What the page's members dialog needs to remove someone, with or without a re-key.
@@ -89,64 +92,12 @@ export interface MemberRemover {
   remove(doc: SwarmDocument, key: Uint8Array, rekey: boolean): Promise<RemoveInfo>
 }
 
-/// The part of src/pairing's Members the page uses.
-interface MembersShape {
-  remove(doc: string, who: Uint8Array, opts: { rekey?: boolean }): Promise<{ rekey: { key: string; sealed: string[]; unreachable: string[] } | null }>
-}
-
-/// Adapt src/pairing's Members (remove by document key) to the page's needs;
-/// anything else: removal without re-key, straight on the document.
-export function removerFrom(v: unknown): MemberRemover {
-  const o = v as Record<string, unknown> | null
-  if (typeof o === 'object' && o !== null && typeof o.remove === 'function') {
-    const members = v as MembersShape
-    return {
-      async remove(doc, key, rekey) {
-        const r = await members.remove(b4a.toString(doc.key, 'hex'), key, { rekey })
-        return { rekey: r.rekey === null ? null : { key: r.rekey.key, sealed: r.rekey.sealed.length, unreachable: r.rekey.unreachable.length } }
-      }
-    }
-  }
-  return {
-    async remove(doc, key, rekey) {
-      if (rekey) throw new SwarmpadError('BAD_ARGUMENT', 're-keying is not available here: remove the member with `swarmpad remove NAME MEMBER --rekey`')
-      await doc.removeMember(key)
-      return { rekey: null }
-    }
-  }
-}
-
-/// The parts of src/pairing's Invites the page uses.
-interface InvitesShape {
-  create(doc: string, opts: { role?: InviteKind }): Promise<{ id: string; code: string; role: InviteKind; expires: number }>
-  list(doc?: string): Array<{ id: string; code: string; role: InviteKind; created: number; expires: number; state: string; purpose?: string }>
-  cancel(doc: string, id: string): Promise<unknown>
-}
-
-function isInvites(v: unknown): v is InvitesShape {
-  const o = v as Record<string, unknown> | null
-  return typeof o === 'object' && o !== null && ['create', 'list', 'cancel'].every((k) => typeof o[k] === 'function')
-}
-
-/// Adapt src/pairing's Invites (create/list/cancel by document key) to the
-/// page's needs; anything else means no invites ("not available yet").
-export function invitesFrom(v: unknown): InviteProvider | null {
-  if (!isInvites(v)) return null
-  const keyOf = (doc: SwarmDocument) => b4a.toString(doc.key, 'hex')
-  return {
-    async create(doc, kind) {
-      const r = await v.create(keyOf(doc), { role: kind })
-      return { id: r.id, code: r.code, kind: r.role, created: Date.now(), expires: r.expires }
-    },
-    async list(doc) {
-      return v
-        .list(keyOf(doc))
-        .filter((r) => r.state === 'pending' && (r.purpose === undefined || r.purpose === 'invite'))
-        .map((r) => ({ id: r.id, kind: r.role, code: r.code, created: r.created, expires: r.expires }))
-    },
-    async cancel(doc, id) {
-      await v.cancel(keyOf(doc), id)
-    }
+/// Removal without re-key, straight on the document.
+export const directRemover: MemberRemover = {
+  async remove(doc, key, rekey) {
+    if (rekey) throw new SwarmpadError('BAD_ARGUMENT', 're-keying is not available here: remove the member with `swarmpad remove NAME MEMBER --rekey`')
+    await doc.removeMember(key)
+    return { rekey: null }
   }
 }
 
@@ -184,11 +135,11 @@ export class CollabHub {
   private readonly onClose = (open: OpenDocument) => this.detach(open.entry.key)
   closed = false
 
-  constructor(swarmpad: Swarmpad, network: unknown | null, options: CollabHubOptions = {}) {
+  constructor(swarmpad: Swarmpad, options: CollabHubOptions = {}) {
     this.swarmpad = swarmpad
-    this.peers = PeerSource.of(network)
-    this.invites = invitesFrom(options.invites)
-    this.remover = removerFrom(options.members)
+    this.peers = options.peers ?? noPeers
+    this.invites = options.invites ?? null
+    this.remover = options.remover ?? directRemover
     swarmpad.on('document-open', this.onOpen)
     swarmpad.on('document-close', this.onClose)
     for (const open of swarmpad.documents) this.attach(open)
@@ -464,7 +415,7 @@ export class DocAuthority {
   /// Apply a push. Everything is checked before anything changes; an error
   /// is answered with an `error` message telling the tab to resync.
   push(tab: Tab, msg: Extract<ClientMessage, { type: 'push' }>): void {
-    const reply = (code: string, message: string) => tab.conn.send({ type: 'error', rid: msg.rid, doc: tab.ref, code, message, resync: true })
+    const reply = (code: ErrorCode, message: string) => tab.conn.send({ type: 'error', rid: msg.rid, doc: tab.ref, code, message, resync: true })
     // Versions count within one run of the authority: a push from another
     // run (sent before a restart, or replayed) is never applied.
     if (msg.epoch !== this.epoch) return reply('STALE_EPOCH', 'this push was made against an earlier run of swarmpad; start over')
@@ -901,10 +852,8 @@ export class DocAuthority {
   }
 }
 
-function unavailable(): Error & { code: string } {
-  const err = new Error('invites are not available yet in this build of swarmpad') as Error & { code: string }
-  err.code = 'UNAVAILABLE'
-  return err
+function unavailable(): SwarmpadError {
+  return new SwarmpadError('UNAVAILABLE', 'invites are not available in this swarmpad (it runs without its pairing service)')
 }
 
 /// One tab's membership in one document (a connection may join several).
@@ -1008,7 +957,7 @@ export class Connection {
   }
 
   private replyError(msg: ClientMessage, err: unknown): void {
-    const code = err instanceof SwarmpadError ? err.code : typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'INTERNAL'
+    const code: ErrorCode = err instanceof SwarmpadError ? err.code : 'INTERNAL'
     const out: ServerMessage = { type: 'error', code, message: errorMessage(err) }
     if ('rid' in msg && typeof msg.rid === 'number') out.rid = msg.rid
     if ('doc' in msg) out.doc = msg.doc

@@ -3,6 +3,7 @@
 // the single definition both sides compile against (the page bundles it), so
 // it imports nothing that needs Node.
 import { ChangeSet, Text } from '@codemirror/state'
+import type { ErrorCode } from '../errors.js'
 import { MAX_INSERT_CHUNK, MAX_NAME_LENGTH, MAX_COLOR_LENGTH } from '../limits.js'
 
 /// Bumped when a message changes incompatibly.
@@ -202,7 +203,7 @@ export type ServerMessage =
   /// A push was applied (`accepted`), or not because the tab is behind (or it
   /// was a replay): the tab pushes again once it has caught up.
   | { type: 'ack'; doc: string; rid: number; version: number; accepted: boolean }
-  | { type: 'error'; rid?: number; doc?: string; code: string; message: string; resync?: boolean }
+  | { type: 'error'; rid?: number; doc?: string; code: ErrorCode; message: string; resync?: boolean }
   | { type: 'result'; rid: number; doc?: string; value?: unknown }
   | { type: 'presence'; doc: string; version: number; peers: PresencePeer[] }
   | { type: 'status'; doc: string; state: SyncState; label: string; peers: number; saving: boolean; network: boolean }

@@ -39,7 +39,7 @@ describe.skipIf(skip !== null)('the page credential', () => {
     await sp.create('notes.md', { text: 'secret plans\n' })
     const token = 'command-token-' + Math.random().toString(36).slice(2)
     const server = new LocalServer({ port: 0, token, staticDir })
-    const hub = new CollabHub(sp, null)
+    const hub = new CollabHub(sp)
     server.socket('/ws', (ws, url) => hub.handleSocket(ws, url))
     await server.ready()
     const ours = server.origin
@@ -105,7 +105,7 @@ describe.skipIf(skip !== null)('the page credential', () => {
     await sp.ready()
     await sp.create('a', { text: 'launched\n' })
     const server = new LocalServer({ port: 0, token: 'command-token', staticDir })
-    const hub = new CollabHub(sp, null)
+    const hub = new CollabHub(sp)
     server.socket('/ws', (ws, url) => hub.handleSocket(ws, url))
     await server.ready()
     try {

@@ -24,7 +24,7 @@ async function device() {
   await sp.ready()
   const token = 'test-token-' + Math.random().toString(36).slice(2)
   const server = new LocalServer({ port: 0, token, staticDir })
-  const hub = new CollabHub(sp, null)
+  const hub = new CollabHub(sp)
   server.socket('/ws', (ws, url) => hub.handleSocket(ws, url))
   await server.ready()
   const close = async () => {

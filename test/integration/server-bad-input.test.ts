@@ -36,7 +36,7 @@ beforeAll(async () => {
   await sp.ready()
   doc = (await sp.create('notes.md', { text: 'hello' })).doc
   server = new LocalServer({ port: 0, token, staticDir: web })
-  hub = new CollabHub(sp, null)
+  hub = new CollabHub(sp)
   server.socket('/ws', (ws, url) => hub.handleSocket(ws, url))
   // Stand-ins for the daemon's API (src/daemon/api.ts registers the real ones).
   server.route('GET', '/api/ls', async () => ({ documents: ['notes.md'] }))

@@ -26,7 +26,7 @@ async function joinTab(hub: CollabHub): Promise<{ conn: ReturnType<CollabHub['co
 test('access: a tab that joined read-only becomes a writer when an owner adds the device, and read-only again when removed', async () => {
   const owner = await swarmpad()
   const guest = await swarmpad()
-  const hub = new CollabHub(guest, null)
+  const hub = new CollabHub(guest)
   try {
     const { doc } = await owner.create('notes.md', { text: 'hello' })
     await guest.addDocument({ name: 'notes.md', key: doc.key, encryptionKey: doc.encryptionKey, role: 'writer' })
@@ -54,7 +54,7 @@ test('access: a tab that joined read-only becomes a writer when an owner adds th
 test('remove-member with a re-key, without src/pairing: refused with how to do it, nobody removed', async () => {
   const sp = await swarmpad()
   const other = await swarmpad()
-  const hub = new CollabHub(sp, null)
+  const hub = new CollabHub(sp)
   try {
     const { doc } = await sp.create('notes.md')
     const { doc: otherDoc } = await other.create('scratch.md')
@@ -73,7 +73,7 @@ test('remove-member with a re-key, without src/pairing: refused with how to do i
 
 test('a push while the document moves to a re-key successor: refused with MOVED and no resync (the tab keeps it for the successor); edit() refused too', async () => {
   const sp = await swarmpad()
-  const hub = new CollabHub(sp, null)
+  const hub = new CollabHub(sp)
   try {
     const { doc } = await sp.create('notes.md', { text: 'hello' })
     const { conn, got } = await joinTab(hub)

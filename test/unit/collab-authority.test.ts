@@ -26,7 +26,7 @@ async function world(opts: { tabs: number; peer: boolean }): Promise<World> {
   const sp = new Swarmpad({ home: dir, ackInterval: 0 })
   await sp.ready()
   const { doc } = await sp.create('notes.md')
-  const w: World = { dir, sp, hub: new CollabHub(sp, null), doc, tabs: [], peer: null, tokens: new Set() }
+  const w: World = { dir, sp, hub: new CollabHub(sp), doc, tabs: [], peer: null, tokens: new Set() }
   for (let i = 0; i < opts.tabs; i++) w.tabs.push(new SimTab(() => w.hub, `tab${i}`, 'notes.md'))
   if (opts.peer) {
     const { doc: peer } = await createDoc({ key: doc.key, encryptionKey: doc.encryptionKey })
@@ -56,7 +56,7 @@ async function restart(w: World): Promise<void> {
   w.sp = new Swarmpad({ home: w.dir, ackInterval: 0 })
   await w.sp.ready()
   w.doc = (await w.sp.open('notes.md')).doc
-  w.hub = new CollabHub(w.sp, null)
+  w.hub = new CollabHub(w.sp)
 }
 
 let tokenCounter = 0

@@ -1,8 +1,10 @@
 // The page's share messages: through src/pairing's Invites when the daemon
-// passes it (`new CollabHub(swarmpad, network, { invites })`), else "not available".
+// passes it (`new CollabHub(swarmpad, { invites: pageInvites(invites) })`), else "not available".
 import { describe, expect, test } from 'vitest'
 import { Swarmpad } from '../../src/swarmpad.js'
 import { CollabHub } from '../../src/server/collab.js'
+import { pageInvites } from '../../src/daemon/page-services.js'
+import type { Invites } from '../../src/pairing/invites.js'
 import type { ServerMessage } from '../../src/server/protocol.js'
 import { tmpDir } from '../helpers/tmp.js'
 import { eventually } from '../helpers/docs.js'
@@ -32,11 +34,12 @@ function fakeInvites() {
   }
 }
 
-async function setup(invites: unknown) {
+async function setup(invites: ReturnType<typeof fakeInvites> | undefined) {
   const sp = new Swarmpad({ home: await tmpDir(), ackInterval: 0 })
   await sp.ready()
   const { entry } = await sp.create('notes.md')
-  const hub = new CollabHub(sp, null, { invites })
+  // The stand-in has the methods' shapes; the cast is only for the classes' other members.
+  const hub = new CollabHub(sp, invites === undefined ? {} : { invites: pageInvites(invites as unknown as Pick<Invites, 'create' | 'list' | 'cancel'>) })
   const got: ServerMessage[] = []
   const conn = hub.connect({ send: (d) => got.push(JSON.parse(d) as ServerMessage), close: () => {}, bufferedAmount: 0 })
   conn.receive(JSON.stringify({ type: 'join', doc: 'notes.md', clientID: 'tab1', resume: null }))

@@ -106,7 +106,7 @@ describe('the authority uses the journal after a restart', () => {
 
     sp = new Swarmpad({ home, ackInterval: 0 })
     await sp.ready()
-    const hub = new CollabHub(sp, null)
+    const hub = new CollabHub(sp)
     try {
       const got: ServerMessage[] = []
       const conn: Connection = hub.connect({ send: (d) => got.push(JSON.parse(d) as ServerMessage), close: () => {}, bufferedAmount: 0 })

@@ -30,22 +30,19 @@ export function register(program: Command): void {
       if (!doc.writable) throw new SwarmpadError('NOT_WRITABLE', `"${doc.name}" is read-only on this device; use \`swarmpad cat ${doc.name}\` to read it`)
       const dir = await mkdtemp(join(tmpdir(), 'swarmpad-edit-'))
       const file = join(dir, doc.name.replace(/[^A-Za-z0-9._-]/g, '_') || 'document.txt')
-      let keepFile = false
+      // A last save the document could not take stays on disk for its owner.
+      const outcome = { keepFile: false }
       try {
         await writeFile(file, '', { mode: 0o600 })
-        await editSession(ctx, client, doc, file)
-      } catch (err) {
-        // A last save the document could not take stays on disk for its owner.
-        keepFile = err instanceof SwarmpadError && err.message.includes(`the file is kept at ${file}`)
-        throw err
+        await editSession(ctx, client, doc, file, outcome)
       } finally {
-        if (!keepFile) await rm(dir, { recursive: true, force: true })
+        if (!outcome.keepFile) await rm(dir, { recursive: true, force: true })
       }
     })
 }
 
 /// Run the editor on `file` while the daemon mirrors it.
-async function editSession(ctx: Context, client: DaemonClient, doc: DocumentSummary, file: string): Promise<void> {
+async function editSession(ctx: Context, client: DaemonClient, doc: DocumentSummary, file: string, outcome: { keepFile: boolean }): Promise<void> {
   const res = await client.send('POST', '/api/edit', { query: { doc: doc.name, path: file } })
   if (res.statusCode !== 200) {
     const chunks: Buffer[] = []
@@ -91,6 +88,7 @@ async function editSession(ctx: Context, client: DaemonClient, doc: DocumentSumm
     result = { version: 0, saves: 1, problem: null }
   }
   if (result.problem !== null) {
+    outcome.keepFile = true
     throw new SwarmpadError('BAD_ARGUMENT', `your last save was not stored: ${result.problem}; the file is kept at ${file}`)
   }
   if (status !== 0) {
@@ -98,8 +96,8 @@ async function editSession(ctx: Context, client: DaemonClient, doc: DocumentSumm
     throw new SwarmpadError('INTERNAL', `the editor "${editorCommand()}" ${how}; what it saved is in "${doc.name}"`)
   }
   if (problems.length > 0) warn(problems[problems.length - 1]!)
-  const outcome = saves > 0 || result.saves > 0 ? `${doc.name}: saved` : `${doc.name}: unchanged`
-  await lines(result.othersEdited === true ? `${outcome}; others edited it meanwhile and their edits are kept (\`swarmpad cat ${doc.name}\`)` : outcome)
+  const said = saves > 0 || result.saves > 0 ? `${doc.name}: saved` : `${doc.name}: unchanged`
+  await lines(result.othersEdited === true ? `${said}; others edited it meanwhile and their edits are kept (\`swarmpad cat ${doc.name}\`)` : said)
 }
 
 async function* readEvents(res: IncomingMessage): AsyncGenerator<SessionEvent> {

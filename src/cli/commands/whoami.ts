@@ -6,7 +6,7 @@ import { memberColor, memberName } from '../../values.js'
 
 interface WhoamiResult {
   profile: { name: string; color: string } | null
-  documents: Array<{ name: string; applied?: boolean; reason?: string }>
+  documents: Array<{ name: string; applied?: boolean; readOnly?: boolean; reason?: string }>
 }
 
 export function register(program: Command): void {
@@ -35,6 +35,6 @@ export function register(program: Command): void {
       if (opts.json) return printJson(result)
       if (result.profile === null) return lines('no name set; set one with `swarmpad whoami --name NAME [--color #rrggbb]`')
       await lines(`name:  ${result.profile.name}`, `color: ${result.profile.color}`)
-      if (setting) for (const d of result.documents) if (d.applied === false && d.reason !== 'read-only on this device') warn(`not shown in ${d.name} yet: ${d.reason}`)
+      if (setting) for (const d of result.documents) if (d.applied === false && d.readOnly !== true) warn(`not shown in ${d.name} yet: ${d.reason}`)
     })
 }
