@@ -9,6 +9,11 @@ export function shownColor(m: Pick<Member, 'color' | 'key'>): string {
   return m.color !== '' && wireColorProblem(m.color) === null ? m.color : colorFor(m.key)
 }
 
+/// A member's name: their own, or a short form of their key.
+export function shownName(m: Pick<Member, 'name' | 'key' | 'n'>): string {
+  return m.name !== '' ? m.name : `member ${m.n + 1} (${Array.from(m.key.subarray(0, 3), (b) => b.toString(16).padStart(2, '0')).join('')})`
+}
+
 /// A readable colour derived from a key (stable across devices).
 export function colorFor(key: Uint8Array): string {
   const h = createHash('sha256').update(key).digest()
