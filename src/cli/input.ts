@@ -49,3 +49,18 @@ export function parseDuration(text: string, range: DurationRange = INVITE_EXPIRY
   if (!result.ok) throw SwarmpadError.usage(`invalid ${range.what} "${text}": ${result.problem}`)
   return result.value
 }
+
+/// The invite code from standard input: a prompt on a terminal, else the
+/// first line of what is piped in.
+export async function readInviteCode(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('invite code: ')
+  let text = ''
+  for await (const chunk of process.stdin) {
+    text += (chunk as Buffer).toString('utf8')
+    if (text.includes('\n') || text.length > 8192) break
+  }
+  if (process.stdin.isTTY) process.stdin.pause()
+  const code = text.split('\n')[0]!.trim()
+  if (code === '') throw SwarmpadError.usage('no invite code: give it on standard input (`swarmpad join -`) or as an argument')
+  return code
+}

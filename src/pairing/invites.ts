@@ -16,160 +16,31 @@
 // member opens its box and pairs with the successor like any joiner; its
 // library entry then points at the successor under the same name.
 import BlindPairing, { type PairingMember } from 'blind-pairing'
-import { createInvite, type CandidateRequest, type MemberRequest, type PairingAuth } from 'blind-pairing-core'
+import { type MemberRequest } from 'blind-pairing-core'
 import crypto from 'hypercore-crypto'
 import b4a from 'b4a'
-import c from 'compact-encoding'
 import z32 from 'z32'
 import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { ChangeSet } from '@codemirror/state'
 import { Resource } from '../resource.js'
 import { SwarmpadError, errorMessage } from '../errors.js'
 import type { OpenDocument, Swarmpad } from '../swarmpad.js'
-import { checkDocumentName, Library, type LibraryEntry } from '../storage/library.js'
+import { Library, type LibraryEntry } from '../storage/library.js'
 import { formatKey, fromHex, toHex } from '../storage/keys.js'
 import { SwarmDocument } from '../sync/document.js'
 import { activeMembers, activeOwners, findMember, type Member } from '../doc/membership.js'
-import { changeSetOf, diffChanges, rebaseOnto } from '../doc/changes.js'
 import { MAX_OWNER_DEVICES } from '../limits.js'
-import { CODE_BYTES as INVITE_BYTES, decodeInvite, encodeInvite, isExpired, type InviteRole, type ParsedInvite } from './code.js'
-import { deriveWriterKey, openSealed, sealTo, writerPublicKey } from './crypto.js'
-import { InviteStore, type StoredInvite } from './store.js'
+import { decodeInvite, encodeInvite, isExpired, type InviteRole } from './code.js'
+import { deriveWriterKey, sealTo, writerPublicKey } from './crypto.js'
+import { InviteStore, inviteInfo, newInviteRecord, type StoredInvite } from './store.js'
 import { resolveMember } from './resolve.js'
+import { PairingCandidates } from './candidate.js'
+import { RekeyFollower } from './follow.js'
+import { chooseName, encodeSealedInvite, MOVING, namespaceFor, newEntry, shortId, successorEntry, waitWritable } from './successor.js'
+import { DEFAULT_INVITE_EXPIRY, DEFAULT_JOIN_TIMEOUT, DEFAULT_REKEY_EXPIRY, MAX_INVITE_EXPIRY, MIN_WRITABLE_WAIT, PROGRESS_INTERVAL, HOUSEKEEPING_INTERVAL, STATUS_CANCELLED, STATUS_EXPIRED, STATUS_REJECTED, STATUS_USED, type CreatedInvite, type InviteInfo, type InvitesOptions, type JoinOptions, type JoinStage, type PairingSwarm, type RekeyResult, type Retired } from './invite-types.js'
 
-/// Invites expire after this long unless told otherwise.
-export const DEFAULT_INVITE_EXPIRY = 7 * 24 * 3600 * 1000
-/// The longest expiry an invite may have.
-export const MAX_INVITE_EXPIRY = 365 * 24 * 3600 * 1000
-/// How long the invites a re-key seals to the remaining members stay valid.
-export const DEFAULT_REKEY_EXPIRY = 30 * 24 * 3600 * 1000
-/// How long join() waits for the device that created the invite, by default.
-export const DEFAULT_JOIN_TIMEOUT = 120_000
-/// After pairing, how long join() waits at least for the document to become writable.
-const MIN_WRITABLE_WAIT = 15_000
-/// How often join() reports that it is still waiting.
-const PROGRESS_INTERVAL = 5000
-/// The longest delay setTimeout takes.
-const MAX_TIMER = 2 ** 31 - 1
-/// How often expired invites are forgotten and pairing topics left.
-const HOUSEKEEPING_INTERVAL = 60_000
-
-/// blind-pairing's reply statuses: 1 rejected, 2 used, 3 expired. swarmpad
-/// adds 4 for a cancelled invite (blind-pairing-core reports an unknown status
-/// as a rejection and keeps the decrypted status in `request.response`).
-const STATUS_REJECTED = 1
-const STATUS_USED = 2
-const STATUS_EXPIRED = 3
-const STATUS_CANCELLED = 4
-
-/// The parts of a Hyperswarm Invites uses (the network layer's swarm fits).
-/// blind-pairing also uses `dht`, `connections`, `on`/`removeListener`.
-export interface PairingSwarm {
-  readonly keyPair: { publicKey: Uint8Array }
-  readonly dht: object
-  join(topic: Uint8Array, opts?: { server?: boolean; client?: boolean }): { destroy(): Promise<void> }
-  /// Hyperswarm's topic status: used to notice that someone called
-  /// `swarm.leave(topic)`, which ends every session of the topic (ours too).
-  status?(topic: Uint8Array): { readonly destroyed: boolean } | null
-}
-
-/// An invite as listed to people.
-export interface InviteInfo {
-  /// Short id: give it to cancel().
-  id: string
-  code: string
-  role: 'writer' | 'owner'
-  /// The document key (z32) and its local name (null when no longer in the library).
-  doc: string
-  name: string | null
-  created: number
-  expires: number
-  state: 'pending' | 'used' | 'cancelled' | 'expired'
-  /// Writer key (z32) of the device that used it.
-  usedBy: string | null
-  usedAt: number | null
-  /// `rekey`: made by a re-key for one remaining member (sealed in the `moved` block).
-  purpose: 'invite' | 'rekey'
-}
-
-export interface CreatedInvite {
-  id: string
-  code: string
-  role: InviteRole
-  /// ms since the epoch.
-  expires: number
-  /// The document key (z32).
-  doc: string
-}
-
-export type JoinStage = 'checking' | 'waiting-for-owner' | 'accepted' | 'syncing' | 'done'
-
-export interface JoinProgress {
-  stage: JoinStage
-  message: string
-  elapsedMs: number
-}
-
-export interface JoinOptions {
-  /// Local name for the document; default `shared-<6 characters of its id>`.
-  name?: string
-  /// This device's name and colour in the document (a profile block).
-  profile?: { name: string; color?: string }
-  onProgress?: (progress: JoinProgress) => void
-  signal?: AbortSignal
-  /// How long to wait for the device that created the invite (ms).
-  timeoutMs?: number
-}
-
-/// What an owner device is asked before it lets a device in (see InvitesOptions.approve).
-export interface PairingRequest {
-  /// The document key (z32) and local name.
-  doc: string
-  name: string
-  role: 'writer' | 'owner'
-  /// The joining device's writer key (z32) and the invite's short id.
-  writerKey: string
-  invite: string
-}
-
-export interface InvitesOptions {
-  /// Asked for every valid request before it is accepted; false rejects it
-  /// (the invite stays usable). Default: accept. Not asked for re-key invites.
-  approve?: (request: PairingRequest) => boolean | Promise<boolean>
-  /// The clock (ms); tests move it.
-  now?: () => number
-  /// blind-pairing's DHT poll interval (ms); its default (about 7 minutes) when unset.
-  poll?: number
-  /// Expiry of the invites a re-key makes (ms).
-  rekeyExpiresMs?: number
-}
-
-export interface RekeyResult {
-  /// The local name, now pointing at the successor.
-  name: string
-  /// The successor's key and the old document's key (z32).
-  key: string
-  previous: string
-  /// The removed member's writer key (z32).
-  removed: string
-  /// Remaining members the successor was sealed to (z32 writer keys).
-  sealed: string[]
-  /// Remaining members it could not be sealed to: their devices never wrote a
-  /// block this device received, so their public key is unknown. They need a new invite.
-  unreachable: string[]
-}
-
-export interface MovedEvent {
-  name: string
-  from: string
-  to: string
-}
-
-interface Retired {
-  doc: SwarmDocument
-  discovery: { destroy(): Promise<void> }
-}
+export * from './invite-types.js'
+export { carryOver, decodeSealedInvite, encodeSealedInvite, successorEntry, waitWritable } from './successor.js'
 
 /// Invites of this device, joining with a code, re-keying, and following re-keys.
 ///
@@ -189,13 +60,12 @@ export class Invites extends Resource {
   private readonly retired = new Map<string, Retired>()
   private readonly locks = new Map<string, Promise<void>>()
   private readonly rekeying = new Set<string>()
-  private readonly following = new Set<string>()
-  private readonly candidatesClosing = new Map<string, Promise<void>>()
-  private readonly watched = new WeakSet<SwarmDocument>()
+  private readonly candidates: PairingCandidates
+  private readonly follower: RekeyFollower
   private readonly aborter = new AbortController()
   private housekeeping: NodeJS.Timeout | null = null
   private chores: Promise<void> = Promise.resolve()
-  private readonly onDocumentOpen = (open: OpenDocument) => this.watch(open)
+  private readonly onDocumentOpen = (open: OpenDocument) => this.follower.watch(open)
   /// The network layer leaves a document's topic when it closes; our
   /// sessions on that topic end with it: join again.
   private readonly onDocumentClose = () => {
@@ -208,6 +78,17 @@ export class Invites extends Resource {
     this.swarm = swarm
     this.options = options
     this.store = new InviteStore(join(swarmpad.paths.home, 'invites.json'))
+    this.candidates = new PairingCandidates(() => this.pairing, this.aborter.signal, () => this.now())
+    this.follower = new RekeyFollower({
+      swarmpad,
+      swarm,
+      candidates: this.candidates,
+      signal: this.aborter.signal,
+      now: () => this.now(),
+      busy: (keyHex) => this.rekeying.has(keyHex),
+      closing: () => this.closingOrClosed,
+      emit: (event, payload) => void this.emit(event, payload)
+    })
   }
 
   private now(): number {
@@ -223,7 +104,7 @@ export class Invites extends Resource {
     await this.chore()
     this.swarmpad.on('document-open', this.onDocumentOpen)
     this.swarmpad.on('document-close', this.onDocumentClose)
-    for (const open of this.swarmpad.documents) this.watch(open)
+    for (const open of this.swarmpad.documents) this.follower.watch(open)
     this.housekeeping = setInterval(() => void this.chore(), HOUSEKEEPING_INTERVAL)
     this.housekeeping.unref()
   }
@@ -291,22 +172,7 @@ export class Invites extends Resource {
   }
 
   private newRecord(key: Uint8Array, discoveryKey: Uint8Array, role: 'writer' | 'owner', expires: number, rekey?: StoredInvite['rekey']): StoredInvite {
-    const seed = randomBytes(32)
-    const made = createInvite(key, { seed, discoveryKey, expires })
-    return {
-      id: shortId(made.id),
-      inviteId: toHex(made.id),
-      doc: toHex(key),
-      discoveryKey: toHex(discoveryKey),
-      role,
-      seed: toHex(seed),
-      publicKey: toHex(made.publicKey),
-      code: encodeInvite({ role, seed, discoveryKey, expires }),
-      created: this.now(),
-      expires,
-      state: 'pending',
-      ...(rekey ? { rekey } : {})
-    }
+    return newInviteRecord(key, discoveryKey, role, expires, this.now(), rekey)
   }
 
   /// Wait (briefly) until the pairing topic is announced, so a code handed
@@ -331,20 +197,7 @@ export class Invites extends Resource {
   }
 
   private info(r: StoredInvite): InviteInfo {
-    const state = r.state === 'pending' && isExpired(r, this.now()) ? 'expired' : r.state
-    return {
-      id: r.id,
-      code: r.code,
-      role: r.role,
-      doc: formatKey(fromHex(r.doc)),
-      name: this.swarmpad.library.find(r.doc)?.name ?? null,
-      created: r.created,
-      expires: r.expires,
-      state,
-      usedBy: r.usedBy ? formatKey(fromHex(r.usedBy)) : null,
-      usedAt: r.usedAt ?? null,
-      purpose: r.rekey ? 'rekey' : 'invite'
-    }
+    return inviteInfo(r, this.now(), this.swarmpad.library.find(r.doc)?.name ?? null)
   }
 
   /// Cancel a pending invite by its id (or a unique prefix of at least 4
@@ -509,7 +362,7 @@ export class Invites extends Resource {
     const discoveryKey = invite.role === 'reader' ? crypto.discoveryKey(invite.key) : invite.discoveryKey
     const already = library.list().find((e) => b4a.equals(crypto.discoveryKey(fromHex(e.key)), discoveryKey))
     if (already) throw new SwarmpadError('DOC_EXISTS', `this document is already in the library as "${already.name}"`)
-    const name = this.chooseName(opts.name, discoveryKey)
+    const name = chooseName(this.swarmpad.library, opts.name, discoveryKey)
     const namespace = invite.role === 'reader' ? Library.newNamespace() : namespaceFor(invite.seed)
 
     if (invite.role === 'reader') {
@@ -529,14 +382,14 @@ export class Invites extends Resource {
     }, PROGRESS_INTERVAL)
     let auth: { key: Buffer; encryptionKey: Buffer }
     try {
-      auth = await this.pair(invite, writerKey, { deadline: started + timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) })
+      auth = await this.candidates.pair(invite, writerKey, { deadline: started + timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) })
     } finally {
       clearInterval(waiting)
     }
     progress('accepted', 'the owner device accepted this device')
 
     let entry = newEntry(name, auth.key, namespace, auth.encryptionKey, invite.role, this.now())
-    if (library.find(name)) entry = { ...entry, name: this.chooseName(undefined, discoveryKey) } // taken while pairing
+    if (library.find(name)) entry = { ...entry, name: chooseName(this.swarmpad.library, undefined, discoveryKey) } // taken while pairing
     await library.add(entry)
     progress('syncing', 'syncing the document')
     const { doc } = await this.swarmpad.open(entry.name)
@@ -553,90 +406,6 @@ export class Invites extends Resource {
     progress('done', writable ? `joined "${entry.name}" as ${invite.role === 'owner' ? 'an owner device' : 'a writer'}` : `joined "${entry.name}"; it becomes writable once it syncs with an owner device`)
     this.emit('joined', entry)
     return entry
-  }
-
-  private chooseName(requested: string | undefined, discoveryKey: Uint8Array): string {
-    const library = this.swarmpad.library
-    if (requested !== undefined) {
-      const problem = checkDocumentName(requested)
-      if (problem !== null) throw new SwarmpadError('BAD_ARGUMENT', `invalid document name "${requested}": ${problem}`)
-      if (library.find(requested)) throw new SwarmpadError('DOC_EXISTS', `a document named "${requested}" already exists; choose another name`)
-      return requested
-    }
-    const base = `shared-${z32.encode(discoveryKey).slice(0, 6)}`
-    for (let i = 1; ; i++) {
-      const name = i === 1 ? base : `${base}-${i}`
-      if (!library.find(name)) return name
-    }
-  }
-
-  /// Run one blind-pairing request until an owner device answers it.
-  private async pair(invite: { seed: Uint8Array; discoveryKey: Uint8Array }, writerKey: Uint8Array, opts: { deadline: number; signal?: AbortSignal }): Promise<{ key: Buffer; encryptionKey: Buffer }> {
-    // blind-pairing allows one candidate per topic: let the last one finish closing.
-    const dk = toHex(invite.discoveryKey)
-    await this.candidatesClosing.get(dk)
-    return new Promise((resolve, reject) => {
-      let settled = false
-      let timer: NodeJS.Timeout | undefined
-      let candidate: { close(): Promise<void> } | null = null
-      const signals = [this.aborter.signal, ...(opts.signal ? [opts.signal] : [])]
-      const onAbort = () => finish(new SwarmpadError('CLOSED', 'joining was cancelled'))
-      const finish = (err: Error | null, auth?: PairingAuth) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        for (const s of signals) s.removeEventListener('abort', onAbort)
-        if (candidate) {
-          const closing = candidate.close().catch(() => {})
-          this.candidatesClosing.set(dk, closing)
-          void closing.then(() => {
-            if (this.candidatesClosing.get(dk) === closing) this.candidatesClosing.delete(dk)
-          })
-        }
-        if (err) return reject(err)
-        if (!auth || auth.key.length !== 32 || !auth.encryptionKey || auth.encryptionKey.length !== 32) {
-          return reject(new SwarmpadError('PEER_PROTOCOL', 'the owner device answered without the document keys'))
-        }
-        resolve({ key: Buffer.from(auth.key), encryptionKey: Buffer.from(auth.encryptionKey) })
-      }
-      const onRejected = (request: CandidateRequest) => (err: Error & { code?: string }) => {
-        // Only answers that decrypted with this invite count; anything else
-        // (garbage, a reply for another request) is ignored and we keep waiting.
-        const status = request.response?.status
-        if (status === STATUS_CANCELLED) finish(new SwarmpadError('INVITE_CANCELLED', 'this invite was cancelled by the device that created it; ask for a new one'))
-        else if (err.code === 'INVITE_USED') finish(new SwarmpadError('INVITE_USED', 'this invite was already used; an invite works once: ask for a new one'))
-        else if (err.code === 'INVITE_EXPIRED') finish(new SwarmpadError('INVITE_EXPIRED', 'this invite has expired; ask for a new one'))
-        else if (err.code === 'PAIRING_REJECTED') finish(new SwarmpadError('PAIRING_REJECTED', 'the owner device rejected this request (it may have been declined, or the document no longer accepts it)'))
-      }
-      for (const s of signals) {
-        if (s.aborted) return onAbort()
-        s.addEventListener('abort', onAbort)
-      }
-      const ms = Math.max(0, opts.deadline - this.now())
-      // setTimeout cannot wait longer than 2^31-1 ms (a re-key invite waits up to 30 days): re-arm.
-      const arm = () => {
-        const left = opts.deadline - this.now()
-        if (left > 0) {
-          timer = setTimeout(arm, Math.min(left, MAX_TIMER))
-          return
-        }
-        finish(new SwarmpadError('TIMEOUT', `no answer within ${Math.round(ms / 1000)} s from the device that created the invite; it must be online with swarmpad running: try again later`))
-      }
-      timer = setTimeout(arm, Math.min(ms, MAX_TIMER))
-      try {
-        const made = this.pairing.addCandidate({
-          invite: { seed: invite.seed, discoveryKey: invite.discoveryKey },
-          userData: b4a.from(writerKey),
-          onadd: (auth) => finish(null, auth)
-        })
-        candidate = made
-        // Answers arrive asynchronously: listening now misses none.
-        made.request.on('rejected', onRejected(made.request))
-        if (settled) void made.close().catch(() => {})
-      } catch (err) {
-        finish(new SwarmpadError('BAD_ARGUMENT', `already joining this document: ${errorMessage(err)}`))
-      }
-    })
   }
 
   // --- re-keying ---
@@ -786,94 +555,6 @@ export class Invites extends Resource {
     return [...this.retired.keys()].map((k) => formatKey(fromHex(k)))
   }
 
-  // --- following a re-key ---
-
-  private watch(open: OpenDocument): void {
-    const doc = open.doc
-    if (this.watched.has(doc)) return
-    this.watched.add(doc)
-    const check = () => {
-      void this.checkMoved(doc).catch((err) => {
-        if (!this.closingOrClosed) this.emit('follow-error', err)
-      })
-    }
-    doc.on('members', check)
-    doc.once('close', () => doc.off('members', check))
-    check()
-  }
-
-  private async checkMoved(doc: SwarmDocument): Promise<void> {
-    if (this.closingOrClosed || doc.closingOrClosed) return
-    const keyHex = toHex(doc.key)
-    if (this.rekeying.has(keyHex) || this.following.has(keyHex)) return
-    const m = await doc.membership()
-    if (m.movedTo === null) return
-    const entry = this.swarmpad.library.find(keyHex)
-    if (entry === undefined || entry.key !== keyHex) return
-    const successor = toHex(m.movedTo.key)
-    if (this.swarmpad.library.find(successor)) return
-    const event: MovedEvent = { name: entry.name, from: formatKey(doc.key), to: formatKey(m.movedTo.key) }
-    const mine = m.movedTo.sealed.find((s) => b4a.equals(s.writer, doc.writerKey))
-    const keyPair = doc.autobase.local.keyPair
-    const opened = mine && keyPair?.secretKey ? openSealed(mine.box, { publicKey: keyPair.publicKey, secretKey: keyPair.secretKey }) : null
-    let invite: ParsedInvite | null = null
-    let seedClock: number | null = null
-    if (opened !== null) {
-      try {
-        const payload = decodeSealedInvite(opened)
-        invite = decodeInvite(z32.encode(payload.code))
-        seedClock = payload.seedClock
-      } catch {
-        invite = null
-      }
-    }
-    if (invite === null || invite.role === 'reader' || isExpired(invite, this.now()) || !b4a.equals(invite.discoveryKey, crypto.discoveryKey(m.movedTo.key))) {
-      if (entry.movedTo !== successor) {
-        await this.swarmpad.library.update(entry.name, { movedTo: successor })
-        this.emit('moved-away', event)
-      }
-      return
-    }
-    this.following.add(keyHex)
-    try {
-      await this.follow(entry, doc, invite, seedClock, m.movedTo.key, event)
-      this.emit('moved', event)
-    } finally {
-      this.following.delete(keyHex)
-    }
-  }
-
-  /// Pair with the successor using the invite sealed to this device, then
-  /// point the library entry at it, carrying over this device's edits that
-  /// the seed lacks (past `seedClock`; without it, those typed since the
-  /// move was noticed).
-  private async follow(entry: LibraryEntry, old: SwarmDocument, invite: ParsedInvite & { role: 'writer' | 'owner' }, seedClock: number | null, successorKey: Uint8Array, event: MovedEvent): Promise<void> {
-    const noticed = old.text.toString()
-    this.emit('following', event)
-    const namespace = namespaceFor(invite.seed)
-    const writerKey = await deriveWriterKey(this.swarmpad.store, namespace)
-    const auth = await this.pair(invite, writerKey, { deadline: invite.expires })
-    if (!b4a.equals(auth.key, successorKey)) throw new SwarmpadError('PEER_PROTOCOL', 'the successor answered with another key')
-
-    const current = this.swarmpad.library.find(entry.name)
-    if (current === undefined || current.key !== entry.key) return // renamed or removed meanwhile
-    const profile = old.closingOrClosed ? null : findMember(await old.membership(), old.writerKey) ?? null
-    // Nothing typed from here on may stay behind in the old document: pages
-    // keep such edits and send them to the successor.
-    let carry: { before: string; after: string; changes: ChangeSet | null } = { before: noticed, after: noticed, changes: null }
-    if (!old.closingOrClosed) {
-      old.freeze(MOVING)
-      carry = (seedClock !== null ? await old.ownEditsSince(seedClock).catch(() => null) : null) ?? { before: noticed, after: old.text.toString(), changes: null }
-    }
-    const next = successorEntry(current, { key: toHex(auth.key), namespace, encryptionKey: toHex(auth.encryptionKey), role: invite.role }, this.now())
-    await this.swarmpad.moveDocument(entry.name, next)
-    const { doc } = await this.swarmpad.open(entry.name)
-    if (!(await waitWritable(doc, 60_000, this.aborter.signal))) return
-    await doc.setProfile({ name: profile?.name, color: profile?.color, device: b4a.from(this.swarm.keyPair.publicKey) })
-    // This device's edits the seed lacks, placed into what the successor holds now.
-    if (carry.after !== carry.before) await carryOver(doc, carry.before, carry.changes ?? carry.after)
-  }
-
   // --- helpers ---
 
   /// Run `task` with the lock of one document (by hex key).
@@ -891,91 +572,6 @@ export class Invites extends Resource {
       if (this.locks.get(keyHex) === tail) this.locks.delete(keyHex)
     }
   }
-}
-
-/// What a `moved` block seals to each remaining member: its invite to the
-/// successor (the code's bytes) and its Yjs clock in the seed (a uint).
-export function encodeSealedInvite(code: Uint8Array, seedClock: number): Uint8Array {
-  return b4a.concat([code, c.encode(c.uint, seedClock)])
-}
-
-/// The inverse of encodeSealedInvite(); a box holding only the code (made
-/// before the clock was added) has no clock. Throws on anything else.
-export function decodeSealedInvite(bytes: Uint8Array): { code: Uint8Array; seedClock: number | null } {
-  if (bytes.length === INVITE_BYTES) return { code: bytes, seedClock: null }
-  if (bytes.length < INVITE_BYTES) throw new SwarmpadError('INVALID_INVITE', 'the sealed invite is too short')
-  const state = { start: 0, end: bytes.length - INVITE_BYTES, buffer: b4a.from(bytes.subarray(INVITE_BYTES)) }
-  let seedClock: number
-  try {
-    seedClock = c.uint.decode(state)
-  } catch {
-    throw new SwarmpadError('INVALID_INVITE', 'the sealed invite has a truncated clock')
-  }
-  if (state.start !== state.end) throw new SwarmpadError('INVALID_INVITE', 'the sealed invite has trailing bytes')
-  return { code: bytes.subarray(0, INVITE_BYTES), seedClock }
-}
-
-/// Why a document that is moving to a re-key's successor takes no more edits.
-const MOVING = 'this document is moving to fresh keys (a re-key); edits made now go to the new copy in a moment'
-
-/// The Corestore namespace a device uses for a document it joins with an
-/// invite: derived from the invite secret, so a retry after a crash sends the
-/// same writer key and the owner device confirms it again (an invite already
-/// used by this very writer key is answered, not refused). Nothing is stored
-/// until the pairing succeeded.
-function namespaceFor(seed: Uint8Array): string {
-  return createHash('sha256').update('swarmpad join namespace\0').update(seed).digest('hex').slice(0, 32)
-}
-
-function shortId(id: Uint8Array): string {
-  return z32.encode(id).slice(0, 10)
-}
-
-/// The library entry of a re-key's successor, under the old entry's name:
-/// the old document goes to `previous`. Nothing of the old document's own log
-/// carries over: the successor's log starts empty (a `localLength` kept from
-/// the old log made the successor's open report lost data).
-export function successorEntry(current: LibraryEntry, successor: Pick<LibraryEntry, 'key' | 'namespace' | 'encryptionKey' | 'role'>, now: number): LibraryEntry {
-  const { movedTo: _movedTo, localLength: _localLength, ...kept } = current
-  return {
-    ...kept,
-    ...successor,
-    previous: [...(current.previous ?? []), { key: current.key, namespace: current.namespace, encryptionKey: current.encryptionKey, movedAt: now }]
-  }
-}
-
-function newEntry(name: string, key: Uint8Array, namespace: string, encryptionKey: Uint8Array, role: LibraryEntry['role'], now: number): LibraryEntry {
-  return { name, key: toHex(key), namespace, encryptionKey: toHex(encryptionKey), role, created: now, lastOpened: now }
-}
-
-/// Resolves true once `doc` is writable, false after `ms` or on abort.
-export async function waitWritable(doc: SwarmDocument, ms: number, signal?: AbortSignal): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!doc.writable) {
-    if (Date.now() >= end || signal?.aborted || doc.closingOrClosed) return false
-    await doc.update().catch(() => {})
-    if (doc.writable) break
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  return true
-}
-
-/// Apply the edits that turned `base` into `mine` to `doc`, rebased over the
-/// difference between `base` and the document's current text.
-///
-/// The current text is read once the view is folded into it: a follower's
-/// successor is writable as soon as the owner's add-writer block is in the
-/// view (the seed comes before it in the owner's log), but the text shows the
-/// seed only after the fold that follows. Rebasing over the unfolded, empty
-/// text put the carried edit next to the seed in Yjs order, after the whole
-/// seed about one time in two.
-export async function carryOver(doc: SwarmDocument, base: string, mine: string | ChangeSet): Promise<void> {
-  await doc.update().catch(() => {})
-  if (doc.closingOrClosed) return
-  const current = doc.text.toString()
-  const ours = typeof mine === 'string' ? changeSetOf(diffChanges(base, mine), base.length) : mine
-  const changes = rebaseOnto(base, ours, current)
-  if (changes.length > 0) doc.edit(changes)
 }
 
 export type { Member }

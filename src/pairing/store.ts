@@ -6,6 +6,12 @@
 // RECORD_TTL after their expiry, so a second use is answered "used" or
 // "cancelled" instead of silence.
 import { readFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { createInvite } from 'blind-pairing-core'
+import z32 from 'z32'
+import { formatKey, fromHex, toHex } from '../storage/keys.js'
+import { encodeInvite, isExpired } from './code.js'
+import type { InviteInfo } from './invite-types.js'
 import { SwarmpadError } from '../errors.js'
 import { writeAtomically } from '../storage/library.js'
 import { storageError } from '../storage/lock.js'
@@ -150,4 +156,43 @@ function parseInvites(raw: string, path: string): StoredInvite[] {
     }
   }
   return file.invites as StoredInvite[]
+}
+
+/// A new pending invite record: a fresh blind-pairing key pair (seed) for
+/// the document, and the code that carries it.
+export function newInviteRecord(key: Uint8Array, discoveryKey: Uint8Array, role: 'writer' | 'owner', expires: number, now: number, rekey?: StoredInvite['rekey']): StoredInvite {
+  const seed = randomBytes(32)
+  const made = createInvite(key, { seed, discoveryKey, expires })
+  return {
+    id: z32.encode(made.id).slice(0, 10),
+    inviteId: toHex(made.id),
+    doc: toHex(key),
+    discoveryKey: toHex(discoveryKey),
+    role,
+    seed: toHex(seed),
+    publicKey: toHex(made.publicKey),
+    code: encodeInvite({ role, seed, discoveryKey, expires }),
+    created: now,
+    expires,
+    state: 'pending',
+    ...(rekey ? { rekey } : {})
+  }
+}
+
+/// An invite record as listed to people (`name`: the document's local name).
+export function inviteInfo(r: StoredInvite, now: number, name: string | null): InviteInfo {
+  const state = r.state === 'pending' && isExpired(r, now) ? 'expired' : r.state
+  return {
+    id: r.id,
+    code: r.code,
+    role: r.role,
+    doc: formatKey(fromHex(r.doc)),
+    name,
+    created: r.created,
+    expires: r.expires,
+    state,
+    usedBy: r.usedBy ? formatKey(fromHex(r.usedBy)) : null,
+    usedAt: r.usedAt ?? null,
+    purpose: r.rekey ? 'rekey' : 'invite'
+  }
 }

@@ -96,6 +96,9 @@ vi.mock('../../src/cli/input.js', async (importOriginal) => {
     readInput: async (file: string | undefined) => {
       if (file === undefined || file === '-') throw new Reached('stdin')
       return real.readInput(file)
+    },
+    readInviteCode: async () => {
+      throw new Reached('stdin')
     }
   }
 })

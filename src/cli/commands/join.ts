@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { Context } from '../context.js'
-import { checkNewName, parseDuration } from '../input.js'
+import { checkNewName, parseDuration, readInviteCode } from '../input.js'
 import { JOIN_TIMEOUT } from '../../values.js'
 import { lines, printJson } from '../output.js'
 import { replyError } from '../client.js'
@@ -22,7 +22,7 @@ export function register(program: Command): void {
     .option('--timeout <duration>', 'how long to wait for the inviting device: 30s, 5m ... (default 2m)')
     .option('--json', 'print the result as JSON')
     .action(async (given: string | undefined, name: string | undefined, opts: { timeout?: string; json?: boolean }, cmd: Command) => {
-      const code = given === undefined || given === '-' ? await readCode() : given
+      const code = given === undefined || given === '-' ? await readInviteCode() : given
       // Everything that can be checked without the network is checked first.
       const invite = decodeInvite(code)
       if (isExpired(invite, Date.now())) throw new SwarmpadError('INVITE_EXPIRED', `this invite expired on ${new Date(invite.expires).toISOString()}; ask for a new one`)
@@ -70,19 +70,4 @@ export function register(program: Command): void {
       if (opts.json) return printJson(result)
       await lines(`joined ${result.name} as ${result.role}`, `key: ${result.key}`)
     })
-}
-
-/// The invite code from standard input: a prompt on a terminal, else the
-/// first line of what is piped in.
-async function readCode(): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write('invite code: ')
-  let text = ''
-  for await (const chunk of process.stdin) {
-    text += (chunk as Buffer).toString('utf8')
-    if (text.includes('\n') || text.length > 8192) break
-  }
-  if (process.stdin.isTTY) process.stdin.pause()
-  const code = text.split('\n')[0]!.trim()
-  if (code === '') throw SwarmpadError.usage('no invite code: give it on standard input (`swarmpad join -`) or as an argument')
-  return code
 }
