@@ -1,12 +1,12 @@
 import { watch, type FSWatcher } from 'node:fs'
-import { lstat, readFile } from 'node:fs/promises'
+import { lstat } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { OpenDocument } from '../swarmpad.js'
 import { SwarmpadError, errorMessage } from '../errors.js'
 import { changeSetOf, diffChanges } from '../doc/changes.js'
-import { writeAtomically } from '../storage/library.js'
+import { readJsonFile, writeJsonFile } from '../storage/json-file.js'
 import { userFileMode } from '../storage/perms.js'
 import { checkReplacement, identityOf, inspectPath, readSyncedFile, replaceFile, type FileIdentity } from './safe-file.js'
 
@@ -407,10 +407,8 @@ export interface MirrorRecord {
   hash: string | null
 }
 
-interface MirrorsFile {
-  version: 1
-  mirrors: MirrorRecord[]
-}
+/// `mirrors.json`: `{ "version": 1, "mirrors": [MirrorRecord] }`.
+const MIRRORS_FILE = { version: 1, field: 'mirrors' }
 
 /// The daemon's file mirrors: persistent ones (`swarmpad sync`, kept in
 /// `mirrors.json` so they survive restarts) and the temporary ones of
@@ -435,23 +433,16 @@ export class Mirrors {
   /// disk) never holds up the daemon's readiness; problems go to the log and
   /// to `swarmpad status`.
   async load(open: (key: string) => OpenDocument | undefined): Promise<void> {
-    let raw: string | null = null
     try {
-      raw = await readFile(this.file, 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.damaged = `cannot read ${this.file}: ${errorMessage(err)}`
-    }
-    if (raw !== null) {
-      try {
-        const data = JSON.parse(raw) as Partial<MirrorsFile>
-        if (data.version !== 1 || !Array.isArray(data.mirrors)) throw new Error('unknown format')
-        for (const r of data.mirrors) {
-          if (typeof r?.doc !== 'string' || typeof r.path !== 'string' || (r.hash !== null && typeof r.hash !== 'string')) throw new Error('malformed entry')
-        }
-        this.records = data.mirrors
-      } catch (err) {
-        this.damaged = `${this.file} is damaged (${errorMessage(err)}); it was left untouched: fix it or move it away`
+      const read = await readJsonFile(this.file, MIRRORS_FILE)
+      if (read.state === 'damaged') this.damaged = `${this.file} is damaged (${read.why}); it was left untouched: fix it or move it away`
+      else if (read.state === 'ok') {
+        const records = read.records as Array<Partial<MirrorRecord> | null>
+        if (records.every((r) => typeof r?.doc === 'string' && typeof r.path === 'string' && (r.hash === null || typeof r.hash === 'string'))) this.records = records as MirrorRecord[]
+        else this.damaged = `${this.file} is damaged (malformed entry); it was left untouched: fix it or move it away`
       }
+    } catch (err) {
+      this.damaged = `cannot read ${this.file}: ${errorMessage(err)}`
     }
     if (this.damaged) this.log(`file sync disabled: ${this.damaged}`)
     for (const r of this.records) {
@@ -581,8 +572,8 @@ export class Mirrors {
 
   private async save(): Promise<void> {
     if (this.damaged) return
-    const content = JSON.stringify({ version: 1, mirrors: this.records } satisfies MirrorsFile, null, 2) + '\n'
-    const write = this.saving.then(() => writeAtomically(this.file, content))
+    const records = this.records.map((r) => ({ ...r }))
+    const write = this.saving.then(() => writeJsonFile(this.file, MIRRORS_FILE, records))
     this.saving = write.catch(() => {})
     await write
   }

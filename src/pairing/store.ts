@@ -13,7 +13,7 @@ import { formatKey, fromHex, toHex } from '../storage/keys.js'
 import { encodeInvite, isExpired } from './code.js'
 import type { InviteInfo } from './invite-types.js'
 import { SwarmpadError } from '../errors.js'
-import { writeAtomically } from '../storage/library.js'
+import { parseJsonFile, writeJsonFile } from '../storage/json-file.js'
 import { storageError } from '../storage/lock.js'
 
 export type InviteState = 'pending' | 'used' | 'cancelled'
@@ -47,12 +47,8 @@ export interface StoredInvite {
   rekey?: { from: string; member: string }
 }
 
-interface InvitesFile {
-  version: 1
-  invites: StoredInvite[]
-}
-
-const FILE_VERSION = 1
+/// `invites.json`: `{ "version": 1, "invites": [StoredInvite] }`.
+const INVITES_FILE = { version: 1, field: 'invites' }
 /// How long a record is kept after its invite expired.
 export const RECORD_TTL = 30 * 24 * 3600 * 1000
 
@@ -113,8 +109,7 @@ export class InviteStore {
   }
 
   private async save(records: StoredInvite[]): Promise<void> {
-    const body = JSON.stringify({ version: FILE_VERSION, invites: records } satisfies InvitesFile, null, 2) + '\n'
-    const write = this.writing.then(() => writeAtomically(this.path, body, 0o600))
+    const write = this.writing.then(() => writeJsonFile(this.path, INVITES_FILE, records))
     this.writing = write.catch(() => {})
     await write
     this.records = records
@@ -124,18 +119,12 @@ export class InviteStore {
 function parseInvites(raw: string, path: string): StoredInvite[] {
   const corrupt = (why: string) =>
     new SwarmpadError('STORAGE_CORRUPT', `${path} is damaged (${why}); it was left untouched: move it away to forget this device's invites (they stop working)`)
-  let data: unknown
-  try {
-    data = JSON.parse(raw)
-  } catch {
-    throw corrupt('not valid JSON')
+  const read = parseJsonFile(raw, INVITES_FILE)
+  if (read.state === 'damaged') {
+    if (read.newer !== undefined) throw new SwarmpadError('STORAGE_CORRUPT', `${path} was written by a newer swarmpad (invites version ${read.newer}); upgrade swarmpad`)
+    throw corrupt(read.why)
   }
-  if (typeof data !== 'object' || data === null) throw corrupt('not an object')
-  const file = data as Partial<InvitesFile>
-  if (typeof file.version === 'number' && file.version > FILE_VERSION) {
-    throw new SwarmpadError('STORAGE_CORRUPT', `${path} was written by a newer swarmpad (invites version ${file.version}); upgrade swarmpad`)
-  }
-  if (file.version !== FILE_VERSION || !Array.isArray(file.invites)) throw corrupt('unknown format')
+  const file = { invites: read.records }
   const hex32 = /^[0-9a-f]{64}$/
   for (const e of file.invites as unknown[]) {
     const x = e as Partial<StoredInvite>

@@ -1,10 +1,10 @@
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import {   readFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import b4a from 'b4a'
 import { SwarmpadError } from '../errors.js'
 import { storageError } from './lock.js'
 import { formatKey, parseKey } from './keys.js'
+import { parseJsonFile, writeJsonFile } from './json-file.js'
 
 /// How this device holds a document.
 export type LocalRole = 'owner' | 'writer' | 'reader'
@@ -43,12 +43,8 @@ export interface PreviousVersion {
   movedAt: number
 }
 
-interface LibraryFile {
-  version: 1
-  documents: LibraryEntry[]
-}
 
-const LIBRARY_VERSION = 1
+const LIBRARY_FILE = { version: 1, field: 'documents' }
 const MAX_DOC_NAME = 64
 
 /// Check a local document name; returns the reason it is refused, or null.
@@ -164,7 +160,7 @@ export class Library {
   }
 
   private async save(entries: LibraryEntry[]): Promise<void> {
-    const write = this.writing.then(() => writeAtomically(this.path, JSON.stringify({ version: LIBRARY_VERSION, documents: entries }, null, 2) + '\n'))
+    const write = this.writing.then(() => writeJsonFile(this.path, LIBRARY_FILE, entries))
     this.writing = write.catch(() => {})
     await write
     this.entries = entries
@@ -174,18 +170,12 @@ export class Library {
 function parseLibrary(raw: string, path: string): LibraryEntry[] {
   const corrupt = (why: string) =>
     new SwarmpadError('LIBRARY_CORRUPT', `${path} is damaged (${why}); it was left untouched: restore it from a backup or move it away to start an empty library`)
-  let data: unknown
-  try {
-    data = JSON.parse(raw)
-  } catch {
-    throw corrupt('not valid JSON')
+  const read = parseJsonFile(raw, LIBRARY_FILE)
+  if (read.state === 'damaged') {
+    if (read.newer !== undefined) throw new SwarmpadError('LIBRARY_CORRUPT', `${path} was written by a newer swarmpad (library version ${read.newer}); upgrade swarmpad`)
+    throw corrupt(read.why)
   }
-  if (typeof data !== 'object' || data === null) throw corrupt('not an object')
-  const file = data as Partial<LibraryFile>
-  if (typeof file.version === 'number' && file.version > LIBRARY_VERSION) {
-    throw new SwarmpadError('LIBRARY_CORRUPT', `${path} was written by a newer swarmpad (library version ${file.version}); upgrade swarmpad`)
-  }
-  if (file.version !== LIBRARY_VERSION || !Array.isArray(file.documents)) throw corrupt('unknown format')
+  const file = { documents: read.records }
   const hex32 = /^[0-9a-f]{64}$/
   for (const e of file.documents as unknown[]) {
     const x = e as Partial<LibraryEntry>
@@ -204,23 +194,5 @@ function parseLibrary(raw: string, path: string): LibraryEntry[] {
   return file.documents as LibraryEntry[]
 }
 
-/// Write a file so that a crash leaves either the old or the new content.
-export async function writeAtomically(path: string, content: string | Uint8Array, mode = 0o600): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`
-  try {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-    const fh = await open(tmp, 'w', mode)
-    try {
-      await fh.writeFile(content)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, path)
-  } catch (err) {
-    await unlink(tmp).catch(() => {})
-    throw storageError(path, err)
-  }
-}
-
+export { writeAtomically } from './files.js'
 export { formatKey }
