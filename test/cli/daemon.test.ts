@@ -115,7 +115,9 @@ describe('the daemon', () => {
     expect(log.match(/listening on/g)).toHaveLength(2)
     expect(log.match(/ stopped\n/g)).toHaveLength(2)
     console.log(`swarmpad ls: cold (starts the daemon) median ${median(starts).toFixed(0)} ms [${starts.map((x) => x.toFixed(0)).join(', ')}]; warm median ${median(warm).toFixed(0)} ms`)
-    expect(median(starts)).toBeLessThan(10_000)
+    // The README quotes about 0.6 s and promises under 5 s (warm: under 1 s).
+    expect(median(starts)).toBeLessThan(5000)
+    expect(median(warm)).toBeLessThan(1000)
   })
 
   it('a foreground daemon writes daemon.json with mode 0600 and removes it when it stops; --port is honoured', async () => {

@@ -273,7 +273,9 @@ test('pairing time on the loopback testnet (median of 5)', async () => {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
   console.log(`pairing (code -> keys received): median ${median(times).toFixed(0)} ms of [${times.map((t) => t.toFixed(0)).join(', ')}]`)
   console.log(`join (code -> writable, profile written): median ${median(total).toFixed(0)} ms of [${total.map((t) => t.toFixed(0)).join(', ')}]`)
-  expect(median(times)).toBeLessThan(15_000)
+  // The README quotes about 35-45 ms and 150-250 ms and promises under 1 s and 3 s.
+  expect(median(times)).toBeLessThan(1000)
+  expect(median(total)).toBeLessThan(3000)
 })
 
 test("an owner device still answers after the network layer left the document's topic (swarm.leave ends every session)", async () => {
