@@ -1,7 +1,7 @@
 import c from 'compact-encoding'
 import b4a from 'b4a'
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
-import { MAX_BLOCK_BYTES, MAX_NAME_LENGTH, MAX_UPDATE_BYTES } from '../limits.js'
+import { MAX_BLOCK_BYTES, MAX_INFLATE_RATIO, MAX_NAME_LENGTH, MAX_UPDATE_BYTES, MIN_INFLATE_ALLOWANCE } from '../limits.js'
 import { hasLoneSurrogate, wireColorProblem, wireMemberNameProblem } from '../values.js'
 
 /// The block format this build writes and the newest it understands.
@@ -274,20 +274,32 @@ export function checkBlock(block: Block): string | null {
 const COMPRESS_MIN_BYTES = 256
 
 /// The update block for a local Yjs update: deflated when that saves at
-/// least a tenth (text updates deflate to about half).
+/// least a tenth (text updates deflate to about half), and sent as it is
+/// when it would inflate past `inflateCap` (apply() would refuse it).
 export function updateBlock(yjs: Uint8Array, time: number): UpdateBlock {
   if (yjs.length >= COMPRESS_MIN_BYTES) {
     const deflated = deflateRawSync(yjs)
-    if (deflated.length <= yjs.length * 0.9) return { kind: 'update', time, yjs: deflated, compressed: true }
+    if (deflated.length <= yjs.length * 0.9 && yjs.length <= inflateCap(deflated.length)) {
+      return { kind: 'update', time, yjs: deflated, compressed: true }
+    }
   }
   return { kind: 'update', time, yjs }
 }
 
+/// How large a deflated payload of `deflatedLength` bytes may inflate in a
+/// block that apply() accepts: MAX_INFLATE_RATIO times its size, at least
+/// MIN_INFLATE_ALLOWANCE, never past MAX_UPDATE_BYTES.
+export function inflateCap(deflatedLength: number): number {
+  return Math.min(MAX_UPDATE_BYTES, Math.max(MIN_INFLATE_ALLOWANCE, deflatedLength * MAX_INFLATE_RATIO))
+}
+
 /// The Yjs update (format V1) an update block or entry carries. Inflating
-/// is capped at MAX_UPDATE_BYTES, so a small block cannot expand into a huge
-/// update; throws on a damaged or over-cap stream (deterministically: the
-/// same bytes fail the same way on every peer).
-export function updatePayload(payload: { yjs: Uint8Array; compressed?: boolean }): Uint8Array {
+/// stops at `cap` bytes of output (zlib's maxOutputLength), so a small block
+/// cannot expand into a huge update; throws on a damaged or over-cap stream
+/// (deterministically: the same bytes fail the same way on every peer).
+/// apply() passes `inflateCap(payload.yjs.length)`; entries already in the
+/// view are read with the default cap, which older builds accepted them under.
+export function updatePayload(payload: { yjs: Uint8Array; compressed?: boolean }, cap: number = MAX_UPDATE_BYTES): Uint8Array {
   if (!payload.compressed) return payload.yjs
-  return inflateRawSync(payload.yjs, { maxOutputLength: MAX_UPDATE_BYTES })
+  return inflateRawSync(payload.yjs, { maxOutputLength: Math.max(1, Math.min(cap, MAX_UPDATE_BYTES)) })
 }

@@ -22,6 +22,11 @@ export interface UpdateShape {
   structs: number
   /// Number of delete-set ranges it carries.
   deleteRanges: number
+  /// The delete set, flat: `client, clock, length` per range, as written.
+  deletes: number[]
+  /// The items with deleted content (ref 1), flat `client, clock, length`
+  /// (adjacent ones merged): Yjs counts them as deleted on arrival.
+  deletedItems: number[]
 }
 
 /// The verdict on an untrusted Yjs update: its shape, or why it was refused.
@@ -118,6 +123,7 @@ function readShape(r: Reader): UpdateShape {
   const sections: UpdateShape['sections'] = []
   const seen = new Set<number>()
   const references = new Map<number, number>()
+  const deletedItems: number[] = []
   let structs = 0
 
   const sectionCount = r.varuint()
@@ -136,8 +142,15 @@ function readShape(r: Reader): UpdateShape {
     if (structs > MAX_UPDATE_STRUCTS) throw new GuardError('too many structs')
     const start = clock
     for (let i = 0; i < count; i++) {
+      const before = clock
+      const deleted = r.bytes[r.pos]! & BITS5
       clock += readStruct(r, client, clock, references)
       if (clock > MAX_YJS_CLOCK) throw new GuardError('clock out of range')
+      if (deleted !== CONTENT_DELETED) continue
+      const last = deletedItems.length - 3
+      if (last >= 0 && deletedItems[last] === client && deletedItems[last + 1]! + deletedItems[last + 2]! === before) {
+        deletedItems[last + 2] = deletedItems[last + 2]! + clock - before
+      } else deletedItems.push(client, before, clock - before)
     }
     sections.push({ client, clock: start, length: clock - start })
   }
@@ -145,8 +158,9 @@ function readShape(r: Reader): UpdateShape {
   const dsClients = r.varuint()
   if (dsClients * 2 > r.remaining) throw new GuardError('delete-set size exceeds input')
   let deleteRanges = 0
+  const deletes: number[] = []
   for (let c = 0; c < dsClients; c++) {
-    r.varuint() // client
+    const client = r.varuint()
     const ranges = r.varuint()
     if (ranges * 2 > r.remaining) throw new GuardError('delete ranges exceed input')
     deleteRanges += ranges
@@ -155,10 +169,19 @@ function readShape(r: Reader): UpdateShape {
       const clock = r.varuint()
       const len = r.varuint()
       if (len === 0 || clock + len > MAX_YJS_CLOCK) throw new GuardError('delete range out of range')
+      deletes.push(client, clock, len)
     }
   }
   if (r.remaining !== 0) throw new GuardError('trailing bytes')
-  return { clients, sections, references: [...references].map(([client, clock]) => ({ client, clock })), structs, deleteRanges }
+  return {
+    clients,
+    sections,
+    references: [...references].map(([client, clock]) => ({ client, clock })),
+    structs,
+    deleteRanges,
+    deletes,
+    deletedItems
+  }
 }
 
 /// Read one struct of `client` starting at `clock` and return how many clock
@@ -209,4 +232,112 @@ function readId(r: Reader, itemClient: number, itemClock: number, references: Ma
   }
   const highest = references.get(client)
   if (highest === undefined || clock > highest) references.set(client, clock)
+}
+
+/// What a snapshot's state holds, for apply()'s text-length rule: per
+/// client, where its structs end (`end`) and which of its clocks are not
+/// text (`deleted`, flat sorted `start, end` pairs, disjoint and not
+/// touching: deleted items, GC and skip structs, clocks before its first
+/// struct, and its delete-set ranges, cut at `end`). The text length is
+/// the sum of the ends minus the measure of those ranges.
+export interface StateSummary {
+  clients: Map<number, { end: number; deleted: number[] }>
+}
+
+/// Summarize a snapshot (a Y.mergeUpdates that apply() wrote itself, so
+/// trusted, and larger than any one update: no size caps). Accepts what
+/// merged guarded updates hold: items of string or deleted content, GC and
+/// skip structs. Null on anything else (every peer gets the same null).
+export function summarizeState(update: Uint8Array): StateSummary | null {
+  try {
+    return readSummary(new Reader(update))
+  } catch {
+    return null
+  }
+}
+
+function readSummary(r: Reader): StateSummary {
+  const raw = new Map<number, { end: number; ranges: number[] }>()
+  const sections = r.varuint()
+  for (let s = 0; s < sections; s++) {
+    const count = r.varuint()
+    const client = r.varuint()
+    let clock = r.varuint()
+    const entry = raw.get(client) ?? { end: 0, ranges: [] }
+    raw.set(client, entry)
+    if (clock > entry.end) entry.ranges.push(entry.end, clock)
+    for (let i = 0; i < count; i++) {
+      const info = r.uint8()
+      const kind = info & BITS5
+      let len: number
+      let text = false
+      if (kind === STRUCT_GC || kind === STRUCT_SKIP) len = r.varuint()
+      else {
+        if ((info & BIT8) !== 0) skipId(r)
+        if ((info & BIT7) !== 0) skipId(r)
+        if ((info & (BIT8 | BIT7)) === 0) {
+          if (r.varuint() === 1) r.string()
+          else skipId(r)
+          if ((info & BIT6) !== 0) r.string()
+        }
+        if (kind === CONTENT_DELETED) len = r.varuint()
+        else if (kind === CONTENT_STRING) {
+          len = utf16Units(r)
+          text = true
+        } else throw new GuardError('not text')
+      }
+      if (!text && len > 0) entry.ranges.push(clock, clock + len)
+      clock += len
+    }
+    entry.end = Math.max(entry.end, clock)
+  }
+  const dsClients = r.varuint()
+  for (let c = 0; c < dsClients; c++) {
+    const client = r.varuint()
+    const ranges = r.varuint()
+    for (let i = 0; i < ranges; i++) {
+      const clock = r.varuint()
+      const len = r.varuint()
+      const entry = raw.get(client)
+      if (entry !== undefined && len > 0 && clock < entry.end) entry.ranges.push(clock, Math.min(entry.end, clock + len))
+    }
+  }
+  const clients = new Map<number, { end: number; deleted: number[] }>()
+  for (const [client, { end, ranges }] of raw) clients.set(client, { end, deleted: normalizeRanges(ranges) })
+  return { clients }
+}
+
+function skipId(r: Reader): void {
+  r.varuint()
+  r.varuint()
+}
+
+/// The UTF-16 length of the next string, counted from its UTF-8 bytes
+/// without decoding it (a snapshot may hold tens of millions of characters).
+function utf16Units(r: Reader): number {
+  const len = r.varuint()
+  if (len > r.remaining) throw new GuardError('string runs past the end')
+  let units = 0
+  const b = r.bytes
+  for (let i = r.pos, end = r.pos + len; i < end; i++) {
+    const x = b[i]!
+    if ((x & 0xc0) !== 0x80) units += x >= 0xf0 ? 2 : 1
+  }
+  r.pos += len
+  return units
+}
+
+/// Flat `start, end` pairs, in any order and overlapping: sorted, merged
+/// (touching ones too), empty ones dropped.
+export function normalizeRanges(ranges: number[]): number[] {
+  const pairs: Array<[number, number]> = []
+  for (let i = 0; i + 1 < ranges.length; i += 2) if (ranges[i + 1]! > ranges[i]!) pairs.push([ranges[i]!, ranges[i + 1]!])
+  pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1])
+  const out: number[] = []
+  for (const [s, e] of pairs) {
+    const n = out.length
+    if (n > 0 && s <= out[n - 1]!) out[n - 1] = Math.max(out[n - 1]!, e)
+    else out.push(s, e)
+  }
+  return out
 }

@@ -2,7 +2,7 @@ import * as Y from 'yjs'
 import b4a from 'b4a'
 import type { AutobaseNode, HostCalls, ViewStore } from 'autobase'
 import type Hypercore from 'hypercore'
-import { decodeBlock, updatePayload, type Key } from '../doc/blocks.js'
+import { decodeBlock, inflateCap, updatePayload, type Key } from '../doc/blocks.js'
 import { decide, decodeMembership, encodeMembership, findMember, genesis, type Membership } from '../doc/membership.js'
 import {
   decodeSnapshotEntry,
@@ -13,6 +13,9 @@ import {
 } from '../doc/entries.js'
 import { guardUpdate } from '../doc/yjs-guard.js'
 import { SNAPSHOT_INTERVAL } from '../limits.js'
+import { APPLY_LIMITS, REASONS, RejectionTail, WriterClocks, type ApplyLimits } from './limits-check.js'
+
+export { WriterClocks } from './limits-check.js'
 
 /// The views every peer derives from the linearized blocks.
 export interface DocumentView {
@@ -55,16 +58,24 @@ export const UPGRADE_REASON = 'upgrade swarmpad: a member uses a newer block for
 /// Build the apply() handler of a document created by `creator()` (the Autobase key).
 ///
 /// Deterministic and total: it reads and writes only the view, never throws on
-/// bad input, and records every refusal with its reason, so every peer that
-/// applies the same blocks ends with the same views.
-export function createApply(creator: () => Key) {
+/// bad input, and records refusals with their reason (up to a per-writer cap,
+/// see RejectionTail), so every peer that applies the same blocks ends with
+/// the same views. `limits` exist for tests: a document's peers must all use
+/// the defaults (APPLY_LIMITS), which are part of the protocol.
+export function createApply(creator: () => Key, limits: Partial<ApplyLimits> = {}) {
+  const lim: ApplyLimits = { ...APPLY_LIMITS, ...limits }
   const clocks = new WriterClocks()
+  const tail = new RejectionTail()
   return async function apply(nodes: AutobaseNode[], view: DocumentView, host: HostCalls): Promise<void> {
     let membership = await readMembership(view, creator())
-    await clocks.sync(view, membership)
+    await clocks.sync(view, membership, lim)
 
     const reject = async (node: AutobaseNode, reason: string) => {
-      await view.rejections.append(encodeRejectionEntry({ writer: node.from.key, seq: node.length - 1, reason }))
+      const seq = node.length - 1
+      await tail.sync(view, lim) // read only when a refusal is to be recorded
+      if (!tail.allows(node.from.key, seq, lim)) return // over the cap: refused, not recorded
+      await view.rejections.append(encodeRejectionEntry({ writer: node.from.key, seq, reason }))
+      tail.recorded(view, node.from.key, seq, lim)
     }
 
     for (const node of nodes) {
@@ -95,9 +106,15 @@ export function createApply(creator: () => Key) {
 
         case 'update': {
           if (decoded.block.kind !== 'update') break
+          const seq = node.length - 1
+          // Before inflating or parsing: an over-quota writer costs little.
+          if (clocks.overQuota(decision.member.n, seq, decoded.block.yjs.length, lim)) {
+            await reject(node, REASONS.overQuota)
+            break
+          }
           let yjs: Uint8Array
           try {
-            yjs = updatePayload(decoded.block)
+            yjs = updatePayload(decoded.block, inflateCap(decoded.block.yjs.length))
           } catch {
             await reject(node, 'bad update: compressed payload does not inflate within the size cap')
             break
@@ -135,16 +152,29 @@ export function createApply(creator: () => Key) {
             await reject(node, missing)
             break
           }
-          await view.updates.append(
-            encodeUpdateEntry({
-              member: decision.member.n,
-              seq: node.length - 1,
-              time: decoded.block.time,
-              yjs: decoded.block.yjs,
-              compressed: decoded.block.compressed === true
-            })
-          )
-          clocks.accepted(decision.member.n, own === undefined ? expected : own.clock + own.length)
+          // Deletions cover only text that exists (Yjs would keep the rest
+          // pending, walk it on every later update, and delete text typed
+          // later on some peers only), and the text stays within its limit.
+          const inserted = own === undefined ? 0 : own.length
+          const deletion = clocks.deletionProblem(verdict.shape, membership, decision.member, inserted)
+          if (deletion !== null) {
+            await reject(node, deletion)
+            break
+          }
+          const plan = clocks.planText(verdict.shape)
+          if (clocks.tooLong(plan, inserted, lim.maxTextLength)) {
+            await reject(node, REASONS.tooLong)
+            break
+          }
+          const entry = encodeUpdateEntry({
+            member: decision.member.n,
+            seq,
+            time: decoded.block.time,
+            yjs: decoded.block.yjs,
+            compressed: decoded.block.compressed === true
+          })
+          await view.updates.append(entry)
+          clocks.accepted(decision.member.n, own === undefined ? expected : own.clock + own.length, { seq, entryBytes: entry.length, plan, inserted }, lim)
           if (view.updates.length % SNAPSHOT_INTERVAL === 0) await writeSnapshot(view)
           break
         }
@@ -184,82 +214,6 @@ function missingReference(references: Array<{ client: number; clock: number }>, 
     if (ref.clock >= clocks.next(member.n)) return 'update builds on text that is not in the document'
   }
   return null
-}
-
-/// The next Yjs clock of every member's client, as of the `updates` view:
-/// where that member's next accepted update must start. Kept incrementally,
-/// with an undo log so a truncation of the view (an Autobase reorder) rolls
-/// it back; rebuilt from the newest snapshot's state vector and the entries
-/// after it when the view moved in a way it did not follow (first use, a
-/// fast-forward, a truncation deeper than the undo log).
-///
-/// Every entry of a view is appended by apply() and every truncation shows
-/// as a shorter view at the next call, so for one view object its length
-/// says where the clocks are. But Autobase makes its apply state, and with
-/// it the view object, again (after a fast-forward, a reboot), and the new
-/// view may have any length, the old one's included. Clocks kept for the old
-/// view made apply() refuse good updates ("does not continue its writer's
-/// text") on that peer only, which then never converged (partition-chaos,
-/// under restarts). So the cache also keeps the view object it follows.
-export class WriterClocks {
-  private clocks = new Map<number, number>()
-  /// One record per update entry from index `base`: the member it advanced
-  /// and that member's clock before.
-  private undo: Array<{ member: number; before: number | undefined }> = []
-  private base = 0
-  private length = -1
-  private view: DocumentView | null = null
-  private static readonly MAX_UNDO = 4096
-
-  next(member: number): number {
-    return this.clocks.get(member) ?? 0
-  }
-
-  accepted(member: number, next: number): void {
-    this.undo.push({ member, before: this.clocks.get(member) })
-    this.clocks.set(member, next)
-    this.length++
-    if (this.undo.length > 2 * WriterClocks.MAX_UNDO) {
-      const drop = this.undo.length - WriterClocks.MAX_UNDO
-      this.undo.splice(0, drop)
-      this.base += drop
-    }
-  }
-
-  /// Make the clocks those of `view.updates` as it is now.
-  async sync(view: DocumentView, membership: Membership): Promise<void> {
-    const length = view.updates.length
-    if (view === this.view && length <= this.length && length >= this.base) {
-      for (; this.length > length; this.length--) {
-        const u = this.undo.pop()!
-        if (u.before === undefined) this.clocks.delete(u.member)
-        else this.clocks.set(u.member, u.before)
-      }
-      return
-    }
-    const memberOf = new Map(membership.members.map((m) => [m.clientId, m.n]))
-    const clocks = new Map<number, number>()
-    let from = 0
-    if (view.snapshots.length > 0) {
-      const snap = decodeSnapshotEntry(await mustGet(view.snapshots, view.snapshots.length - 1))
-      for (const [client, clock] of Y.decodeStateVector(Y.encodeStateVectorFromUpdate(snap.state))) {
-        const n = memberOf.get(client)
-        if (n !== undefined) clocks.set(n, clock)
-      }
-      from = snap.updates
-    }
-    for (let i = from; i < length; i++) {
-      const entry = decodeUpdateEntry(await mustGet(view.updates, i))
-      const verdict = guardUpdate(entry.yjs)
-      const own = verdict.ok ? verdict.shape.sections[0] : undefined
-      if (own !== undefined) clocks.set(entry.member, own.clock + own.length)
-    }
-    this.clocks = clocks
-    this.undo = []
-    this.base = length
-    this.length = length
-    this.view = view
-  }
 }
 
 /// Append Y.mergeUpdates([previous snapshot, ...updates since]) to `snapshots`.

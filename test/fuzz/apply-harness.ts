@@ -9,6 +9,7 @@ import type { AutobaseNode } from 'autobase'
 import { FakeHost, hex, newView, VIEWS, type HostState } from '../helpers/fake-autobase.js'
 export { FakeCore, FakeHost, newView, VIEWS, type FakeView, type HostState } from '../helpers/fake-autobase.js'
 import { createApply, type DocumentView } from '../../src/sync/view.js'
+import type { ApplyLimits } from '../../src/sync/limits-check.js'
 import { decodeMembership } from '../../src/doc/membership.js'
 import { decodeRejectionEntry, decodeSnapshotEntry, decodeUpdateEntry } from '../../src/doc/entries.js'
 import { TEXT_ROOT } from '../../src/doc/yjs-guard.js'
@@ -29,9 +30,11 @@ export class ApplyPeer {
   batches = 0
   reapplied = 0
 
-  constructor(readonly creator: Uint8Array) {
+  /// `limits`: apply()'s document-dependent limits (small ones make a fuzz
+  /// run reach them; every peer compared must use the same).
+  constructor(readonly creator: Uint8Array, limits: Partial<ApplyLimits> = {}) {
     this.host = new FakeHost(creator)
-    this.apply = createApply(() => creator)
+    this.apply = createApply(() => creator, limits)
     this.mark()
   }
 

@@ -7,8 +7,10 @@
 // anything else; the invariants each verdict must meet are checked here.
 import { parentPort } from 'node:worker_threads'
 import * as Y from 'yjs'
-import { decodeBlock, encodeBlock, updatePayload } from '../../src/doc/blocks.js'
-import { guardUpdate } from '../../src/doc/yjs-guard.js'
+import { decodeBlock, encodeBlock, inflateCap, updatePayload } from '../../src/doc/blocks.js'
+import { guardUpdate, summarizeState, type UpdateShape } from '../../src/doc/yjs-guard.js'
+import { genesis, type Membership } from '../../src/doc/membership.js'
+import { WriterClocks, APPLY_LIMITS, type CheckedView } from '../../src/sync/limits-check.js'
 import { decodePresence } from '../../src/net/presence.js'
 import { changeSetFromJSON, parseClientMessage } from '../../src/server/protocol.js'
 import { CODE_BYTES, decodeInvite, encodeInvite } from '../../src/pairing/code.js'
@@ -71,6 +73,37 @@ function yjsTakes(update: Uint8Array): void {
   }
 }
 
+/// An empty document's state, as apply() checks an update against it: the
+/// update's first client is the author, its other clients are members that
+/// have written nothing yet. The checks must answer (never throw), and a
+/// deletion they let through covers only the author's own new clocks.
+const emptyView = { updates: { length: 0 }, snapshots: { length: 0 }, rejections: { length: 0 } } as unknown as CheckedView
+async function documentChecks(shape: UpdateShape): Promise<void> {
+  const membership: Membership = genesis(new Uint8Array(32))
+  membership.members = shape.clients.map((clientId, n) => ({ ...membership.members[0]!, n, clientId }))
+  const author = membership.members[0]
+  if (author === undefined) return
+  const clocks = new WriterClocks()
+  await clocks.sync(emptyView, membership, APPLY_LIMITS)
+  const own = shape.sections[0]!
+  const inserted = own.clock === 0 ? own.length : 0
+  const problem = clocks.deletionProblem(shape, membership, author, inserted)
+  if (problem === null) {
+    for (let i = 0; i < shape.deletes.length; i += 3) {
+      if (shape.deletes[i] !== author.clientId || shape.deletes[i + 1]! + shape.deletes[i + 2]! > inserted) violated('a deletion of clocks that do not exist was let through')
+    }
+  }
+  const plan = clocks.planText(shape)
+  if (plan === null || plan.added < 0) violated('no text plan for an empty document')
+  let deleted = 0
+  for (let i = 2; i < shape.deletes.length; i += 3) deleted += shape.deletes[i]!
+  for (let i = 2; i < shape.deletedItems.length; i += 3) deleted += shape.deletedItems[i]!
+  if (plan.added > deleted) violated('more clocks newly deleted than the update deletes')
+  clocks.tooLong(plan, inserted, APPLY_LIMITS.maxTextLength)
+}
+
+const pending: Array<Promise<void>> = []
+
 const DECODERS: Record<DecoderName, (input: Input) => boolean> = {
   /// A block as apply() meets it: decode, inflate an update, guard it, and
   /// for an accepted update let Yjs take it.
@@ -89,10 +122,11 @@ const DECODERS: Record<DecoderName, (input: Input) => boolean> = {
     if (r.block.kind !== 'update') return true
     let yjs: Uint8Array
     try {
-      yjs = updatePayload(r.block)
+      yjs = updatePayload(r.block, inflateCap(r.block.yjs.length))
     } catch {
       return false // apply() rejects it: 'compressed payload does not inflate within the size cap'
     }
+    if (r.block.compressed && yjs.length > inflateCap(r.block.yjs.length)) violated('inflated past the ratio cap')
     const v = guardUpdate(yjs)
     if (!v.ok) return false
     yjsTakes(yjs)
@@ -100,12 +134,16 @@ const DECODERS: Record<DecoderName, (input: Input) => boolean> = {
   },
   yjs(input) {
     const bytes = bytesOf(input)
+    // What apply() reads a snapshot with: total on any bytes.
+    const summary = summarizeState(bytes)
+    if (summary !== null) for (const { end, deleted } of summary.clients.values()) if (deleted.length > 0 && deleted[deleted.length - 1]! > end) violated('a summary deletes past its end')
     const v = guardUpdate(bytes)
     if (!v.ok) {
       if (typeof v.reason !== 'string' || v.reason === '') violated('rejection without a reason')
       return false
     }
     yjsTakes(bytes)
+    if (v.shape.clients.length > 0) pending.push(documentChecks(v.shape))
     return true
   },
   presence(input) {
@@ -192,7 +230,9 @@ const DECODERS: Record<DecoderName, (input: Input) => boolean> = {
   }
 }
 
-parentPort?.on('message', (job: Job) => {
+parentPort?.on('message', (job: Job) => void runJob(job))
+
+async function runJob(job: Job): Promise<void> {
   const progress = new Int32Array(job.progress)
   const decode = DECODERS[job.decoder]
   const result: JobResult = { accepted: 0, rejected: 0, crashes: [], maxMs: 0, maxIndex: -1, slow: 0 }
@@ -202,6 +242,8 @@ parentPort?.on('message', (job: Job) => {
     try {
       if (decode(job.inputs[i]!)) result.accepted++
       else result.rejected++
+      // (The document checks are async only in name: an empty view reads nothing.)
+      await Promise.all(pending.splice(0))
     } catch (err) {
       result.crashes.push([i, err instanceof Violation ? err.message : `threw ${(err as Error)?.constructor?.name ?? typeof err}: ${String((err as Error)?.message ?? err).slice(0, 200)}`])
     }
@@ -214,4 +256,4 @@ parentPort?.on('message', (job: Job) => {
   }
   Atomics.store(progress, 0, 0)
   parentPort!.postMessage(result)
-})
+}

@@ -42,7 +42,9 @@ import { encodePresence, MAX_PRESENCE_BYTES } from '../../src/net/presence.js'
 import { CODE_BYTES, encodeInvite, INVITE_CODE_LENGTH } from '../../src/pairing/code.js'
 import { encodeSealedInvite } from '../../src/pairing/invites.js'
 import { formatKey } from '../../src/storage/keys.js'
-import { MAX_BLOCK_BYTES } from '../../src/limits.js'
+import { MAX_BLOCK_BYTES, MAX_UPDATE_DELETE_RANGES } from '../../src/limits.js'
+import { deflateRawSync } from 'node:zlib'
+import { craftedUpdates, deleteUpdate, itemUpdate } from '../helpers/crafted-updates.js'
 import { MAX_FRAME_BYTES } from '../../src/server/protocol.js'
 import { SwarmpadError } from '../../src/errors.js'
 import { Prng } from '../helpers/prng.js'
@@ -352,8 +354,13 @@ function randomYDocUpdates(rng: Prng, count: number): Uint8Array[] {
 function blockSamples(rng: Prng): Uint8Array[] {
   const key = () => b4a.from(rng.bytes(32))
   const updates = randomYDocUpdates(rng, 20)
+  const client = clientIdFor(rng.bytes(32))
   const blocks: Block[] = [
     ...updates.map((u): Block => ({ kind: 'update', time: rng.int(0, 2 ** 40), yjs: u })),
+    ...craftedUpdates(rng).map((u): Block => ({ kind: 'update', time: 1, yjs: u })),
+    // Deflated past the ratio cap (200,000 x 'a' deflates ~1000x), and within it.
+    { kind: 'update', time: 1, yjs: deflateRawSync(itemUpdate(client, 0, 'a'.repeat(200_000))), compressed: true },
+    { kind: 'update', time: 1, yjs: deflateRawSync(itemUpdate(client, 0, rng.string(20_000, [...'abcdefgh ']))), compressed: true },
     // Large enough to be deflated.
     updateBlock(Y.mergeUpdates(updates), 1_700_000_000_000),
     { kind: 'add-writer', key: key(), role: 'writer' },
@@ -638,7 +645,14 @@ describe('decoder fuzz: random bytes, mutations of valid samples and committed c
           const asText = crashers.map((c) => b4a.toString(c.bytes, 'utf8'))
           const runs: Array<[DecoderName, Input[]]> = [
             ['block', binaryInputs(rng, n(12_000), blockSamples(rng), crasherBytes, [new Uint8Array(MAX_BLOCK_BYTES + 1)])],
-            ['yjs', binaryInputs(rng, n(12_000), randomYDocUpdates(rng, 40), crasherBytes, [new Uint8Array(MAX_BLOCK_BYTES).fill(1)])],
+            [
+              'yjs',
+              binaryInputs(rng, n(12_000), [...randomYDocUpdates(rng, 40), ...craftedUpdates(rng)], crasherBytes, [
+                new Uint8Array(MAX_BLOCK_BYTES).fill(1),
+                // One delete range more than the cap.
+                deleteUpdate(Array.from({ length: MAX_UPDATE_DELETE_RANGES + 1 }, (_, i): [number, number, number] => [1, 2 * i, 1]))
+              ])
+            ],
             ['presence', binaryInputs(rng, n(12_000), presenceSamples(rng), crasherBytes, [new Uint8Array(MAX_PRESENCE_BYTES + 1)])],
             [
               'protocol',

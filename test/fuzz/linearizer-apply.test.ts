@@ -8,7 +8,12 @@
 // node). Every node carries a real block: Yjs updates written by each
 // writer's own Y.Doc after it integrated everything in the node's causal past,
 // add-writer / remove-writer (by the owner, and refused attempts by others),
-// profiles, titles, acks, forged authorship and malformed bytes.
+// profiles, titles, acks, forged authorship and malformed bytes, and the
+// shapes of issue 13: deletions of clocks far past what exists or of unknown
+// clients, inserts of hundreds of characters, and payloads deflated past the
+// inflate ratio. Half the reorder runs use small document limits (text
+// length, per-writer quota, rejection entries) so that reorders, truncations
+// and re-applies cross them.
 //
 // Two properties, on top of test/unit/apply-determinism.test.ts (which
 // re-applies ONE order in different batch splits):
@@ -33,7 +38,10 @@ import { describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import b4a from 'b4a'
 import type { AutobaseNode } from 'autobase'
+import { deflateRawSync } from 'node:zlib'
 import { encodeBlock, type Block, type Role } from '../../src/doc/blocks.js'
+import type { ApplyLimits } from '../../src/sync/limits-check.js'
+import { deleteUpdate, itemUpdate } from '../helpers/crafted-updates.js'
 import { clientIdFor } from '../../src/doc/membership.js'
 import { TEXT_ROOT } from '../../src/doc/yjs-guard.js'
 import type { Prng } from '../helpers/prng.js'
@@ -66,6 +74,16 @@ interface Dag {
 }
 
 const MEMBERSHIP_KINDS = new Set(['add', 'remove', 'meta', 'badAdd'])
+
+/// Small enough for a 30-node DAG to reach every one of them.
+const FUZZ_LIMITS: Partial<ApplyLimits> = {
+  maxTextLength: 300,
+  quotaWindowBlocks: 4,
+  quotaWindowBytes: 300,
+  quotaSmallUpdate: 48,
+  rejectionsPerWindow: 2,
+  rejectionsTail: 8
+}
 
 /// A random DAG (see the header). With `barriers`, every membership change
 /// links every tail and every later node has it in its causal past.
@@ -113,7 +131,7 @@ function generateDag(rng: Prng, opts: { writers?: number; nodes?: number; branch
     let w = rng.int(0, nWriters - 1)
     const ownReach = heads[w] === null ? new Set<string>() : closure([heads[w]!, ...tails])
     if (!isMember(w, ownReach) && !rng.bool(0.05)) w = 0
-    const kind = rng.weighted({ update: 50, add: 7, remove: 3, badAdd: 2, profile: 6, meta: 2, forged: 3, malformed: 3, ack: 4 })
+    const kind = rng.weighted({ update: 50, big: 4, add: 7, remove: 3, badAdd: 2, profile: 6, meta: 2, forged: 3, malformed: 3, futureDelete: 3, unknownDelete: 1, bomb: 2, ack: 4 })
     let links: string[] = []
     if (opts.barriers && MEMBERSHIP_KINDS.has(kind)) links = [...tails]
     else for (const t of tails) if (rng.float() >= branch) links.push(t)
@@ -136,14 +154,16 @@ function generateDag(rng: Prng, opts: { writers?: number; nodes?: number; branch
     let target: number | undefined
     const other = () => (target = rng.int(1, nWriters - 1))
     switch (kind) {
-      case 'update': {
+      case 'update':
+      case 'big': {
         const doc = docs[w]!
         const text = doc.getText(TEXT_ROOT)
         const updates: Uint8Array[] = []
         const on = (u: Uint8Array) => updates.push(u)
         doc.on('update', on)
         doc.transact(() => {
-          for (let k = rng.int(1, 3); k > 0; k--) {
+          if (kind === 'big') text.insert(rng.int(0, text.length), `${'abcde'[w]}${seqs[w]}${rng.string(rng.int(150, 400), [...'xyz '])}`)
+          else for (let k = rng.int(1, 3); k > 0; k--) {
             if (text.length > 0 && rng.bool(0.3)) {
               const at = rng.int(0, text.length - 1)
               text.delete(at, rng.int(1, Math.min(5, text.length - at)))
@@ -183,6 +203,22 @@ function generateDag(rng: Prng, opts: { writers?: number; nodes?: number; branch
         forger.clientID = clientIdFor(victim)
         forger.getText(TEXT_ROOT).insert(0, 'forged!')
         value = encodeBlock({ kind: 'update', time: 1, yjs: Y.encodeStateAsUpdate(forger) })
+        break
+      }
+      case 'futureDelete': {
+        // Clocks no writer of a 30-node DAG reaches: refused in every order.
+        const victim = rng.int(0, nWriters - 1)
+        const from = Y.getState(docs[w]!.store, clientIdFor(keys[victim]!)) + rng.int(100_000, 2 ** 30)
+        value = encodeBlock({ kind: 'update', time: 1, yjs: deleteUpdate([[clientIdFor(keys[victim]!), from, rng.int(1, 2 ** 30)]]) })
+        break
+      }
+      case 'unknownDelete':
+        value = encodeBlock({ kind: 'update', time: 1, yjs: deleteUpdate([[rng.int(0, 2 ** 32 - 1), rng.int(0, 100), rng.int(1, 100)]]) })
+        break
+      case 'bomb': {
+        // 100,000 characters deflated ~1000x: past the inflate ratio.
+        const clock = Y.getState(docs[w]!.store, clientIdFor(keys[w]!))
+        value = encodeBlock({ kind: 'update', time: 1, yjs: deflateRawSync(itemUpdate(clientIdFor(keys[w]!), clock, 'a'.repeat(100_000))), compressed: true })
         break
       }
       case 'malformed': {
@@ -261,23 +297,25 @@ function randomOrder(rng: Prng, dag: Dag, subset?: ReadonlySet<string>): string[
   return topoOrder(dag, subset ?? new Set(dag.nodes.map((n) => n.id)), (ready) => rng.int(0, ready.length - 1))
 }
 
-const figures = { dags: 0, nodes: 0, orders: 0, batches: 0, truncations: 0, reappliedNodes: 0, rejections: 0, acceptedUpdates: 0, membershipRecords: 0 }
+const figures = { dags: 0, nodes: 0, orders: 0, batches: 0, truncations: 0, reappliedNodes: 0, rejections: 0, acceptedUpdates: 0, membershipRecords: 0, limitRefusals: {} as Record<string, number> }
+const LIMIT_REASONS = ['deletes text', 'longer than the limit', 'quota', 'inflate within']
 
 /// Property 1: growing prefixes in random orders, then the canonical order.
-async function checkReorders(rng: Prng, dag: Dag, peers = 2): Promise<void> {
+async function checkReorders(rng: Prng, dag: Dag, peers = 2, limits: Partial<ApplyLimits> = {}): Promise<void> {
   const nodes = autobaseNodes(dag)
   const creator = b4a.from(dag.keys[0]!, 'hex')
   const final = canonical(dag)
-  const reference = new ApplyPeer(creator)
+  const reference = new ApplyPeer(creator, limits)
   await reference.applyOrder(final, nodes, () => Number.MAX_SAFE_INTEGER)
   const want = outcome(reference)
   figures.dags++
   figures.nodes += dag.nodes.length
   figures.rejections += want.rejections.length
+  for (const r of want.rejections) for (const k of LIMIT_REASONS) if (r.includes(k)) figures.limitRefusals[k] = (figures.limitRefusals[k] ?? 0) + 1
   figures.acceptedUpdates += reference.view.updates.length
   figures.membershipRecords += reference.view.members.length
   for (let p = 0; p < peers; p++) {
-    const peer = new ApplyPeer(creator)
+    const peer = new ApplyPeer(creator, limits)
     const arrival = randomOrder(rng, dag)
     const cuts = new Set<number>()
     for (let k = rng.int(1, 5); k > 0; k--) cuts.add(rng.int(1, arrival.length))
@@ -356,7 +394,9 @@ describe('linearizer + apply fuzz: random writer DAGs in random topological orde
   test('committed regression DAGs', async (ctx) => {
     for (const c of readCases(SUITE)) {
       const { property, dag } = c.data as { property: string; dag: Dag }
-      await round(ctx, c.seed, (rng) => (property === 'order-independence' ? checkOrderIndependence(rng, dag, 8) : checkReorders(rng, dag, 4)))
+      await round(ctx, c.seed, (rng) =>
+        property === 'order-independence' ? checkOrderIndependence(rng, dag, 8) : checkReorders(rng, dag, 4, property === 'reorders-limited' ? FUZZ_LIMITS : {})
+      )
     }
   })
 
@@ -366,10 +406,11 @@ describe('linearizer + apply fuzz: random writer DAGs in random topological orde
       await round(ctx, seed, async (rng) => {
         for (let i = 0; i < count; i++) {
           const dag = generateDag(rng, { barriers: rng.bool(0.3) })
+          const limited = rng.bool(0.5)
           try {
-            await checkReorders(rng, dag)
+            await checkReorders(rng, dag, 2, limited ? FUZZ_LIMITS : {})
           } catch (err) {
-            writeFailure(caseOf(seed, i, dag, 'reorders', err))
+            writeFailure(caseOf(seed, i, dag, limited ? 'reorders-limited' : 'reorders', err))
             throw err
           }
         }
