@@ -3,7 +3,8 @@ import { Daemon } from './daemon.js'
 
 export interface RunOptions {
   home: string
-  port: number
+  /// Undefined: the last run's port when it is free, else any.
+  port: number | undefined
   bootstrap: string | null
   lan: boolean
   /// Started by another command: report readiness (or the error) over IPC and detach.

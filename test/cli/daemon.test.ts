@@ -29,8 +29,10 @@ describe('the daemon', () => {
     expect(await d.ok(['cat', 'notes'])).toBe(text)
     const second = (await d.daemon())!
     expect(second.pid).not.toBe(first.pid)
-    // The token is kept (session.json) so the pages of the crashed daemon reconnect.
-    expect(second.token).toBe(first.token)
+    // A new start has a new command token (pages get a new credential too: see
+    // test/e2e/two-devices.test.ts); the port is kept, so a page's origin stays.
+    expect(second.token).not.toBe(first.token)
+    expect(second.port).toBe(first.port)
     expect(alive(second.pid)).toBe(true)
     // And it keeps working: edits after the crash are kept across a clean stop too.
     await d.ok(['write', 'notes'], { input: text + 'three\n' })
