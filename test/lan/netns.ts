@@ -62,9 +62,38 @@ export function deleteNamespaces(prefix: string): void {
   }
 }
 
+/// Remove what a killed run left behind: namespaces `swpl<pid>...` whose
+/// pid is gone, with every process still running inside them.
+export function deleteStaleNamespaces(): void {
+  let list = ''
+  try {
+    list = ip('netns', 'list')
+  } catch {
+    return
+  }
+  for (const line of list.split('\n')) {
+    const name = line.split(' ')[0] ?? ''
+    const m = /^swpl(\d+)/.exec(name)
+    if (m === null || Number(m[1]) === process.pid % 100000) continue
+    let alive = false
+    try {
+      process.kill(Number(m[1]), 0)
+      alive = true
+    } catch {}
+    if (alive) continue
+    try {
+      for (const pid of ip('netns', 'pids', name).split('\n').filter((x) => /^\d+$/.test(x))) process.kill(Number(pid), 'SIGKILL')
+    } catch {}
+    try {
+      ip('netns', 'del', name)
+    } catch {}
+  }
+}
+
 /// Build a bridged LAN of `count` namespaces (10.77.N.1..count/24).
 export function createLan(count: number, subnet = 77): Lan {
   const prefix = `swpl${process.pid % 100000}`
+  deleteStaleNamespaces()
   deleteNamespaces(prefix)
   const hub = `${prefix}hub`
   const namespaces: string[] = []
