@@ -19,6 +19,8 @@ import { toHex } from '../storage/keys.js'
 import { restrictUmask } from '../storage/perms.js'
 import b4a from 'b4a'
 import { CollabHub } from '../server/collab.js'
+import { EDITOR_SOCKET_PATH, EditorHub } from '../editor/hub.js'
+import { linkedName } from '../editor/marker.js'
 
 export interface DaemonOptions {
   /// The storage root (see resolveHome()).
@@ -63,6 +65,8 @@ export class Daemon extends Resource {
   members!: Members
   hub!: CollabHub
   mirrors!: Mirrors
+  /// Live editors (`swarmpad client`, Teamtype's plugins): src/editor.
+  editors!: EditorHub
   profile: Profile | null = null
   info: DaemonInfo | null = null
   /// Library documents that failed to open at start (shown by `swarmpad status`).
@@ -153,10 +157,17 @@ export class Daemon extends Resource {
     this.token = randomBytes(32).toString('base64url')
     const hub = new CollabHub(this.swarmpad, { peers: pagePeers(this.network), invites: pageInvites(this.invites), remover: pageRemover(this.members) })
     this.hub = this.own(hub)
+    const editors = new EditorHub({
+      peers: pagePeers(this.network),
+      openLinked: (link) => this.swarmpad.open(linkedName(this.swarmpad.library.list(), link)),
+      hold: (path, held) => this.mirrors.hold(path, held),
+      log: (line) => this.log(line)
+    })
     const makeServer = (port: number) => {
       const server = new LocalServer({ port, token: this.token, staticDir })
       server.on('internal-error', (err: unknown) => this.log(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`))
       server.socket('/ws', (ws, url) => hub.handleSocket(ws, url))
+      server.socket(EDITOR_SOCKET_PATH, (ws, _url, req) => editors.handleSocket(ws, req, (t) => server.tokenMatches(t)))
       registerApi(this, server)
       return server
     }
@@ -170,6 +181,8 @@ export class Daemon extends Resource {
       await server.ready()
     }
     this.server = this.own(server)
+    // Closed before the server: every editor's socket ends after the last answer.
+    this.editors = this.own(editors)
     // Unchanged since the last run (the usual restart): no write.
     const sessionSaved = writeDaemonSession(this.paths.session, { token: this.token, port: server.port })
 

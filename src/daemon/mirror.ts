@@ -77,6 +77,8 @@ export class FileMirror extends EventEmitter {
   /// Mode of the file last read (a file recreated after it went missing gets it).
   private mode: number | null = null
   private closed = false
+  /// While an editor edits the file live (src/editor), the mirror neither reads nor writes it.
+  private held = false
   /// The problem reported last (reported once until it changes).
   problem: string | null = null
   private readonly onChange = () => this.scheduleToFile()
@@ -135,6 +137,18 @@ export class FileMirror extends EventEmitter {
     await this.serial(() => this.fromFile())
     await this.doc.doc.flush()
     return { version: this.doc.doc.version }
+  }
+
+  /// Given back by the editor, the mirror takes over: a file equal to the
+  /// document is the new base; one as before gets the document; one changed meanwhile is merged.
+  hold(held: boolean): void {
+    this.held = held
+    if (held || this.closed) return
+    void this.serial(async () => {
+      const text = await this.readFileText()
+      if (typeof text === 'string' && text === this.doc.doc.text.toString()) this.setBase(text)
+      else if (this.writeBack) this.scheduleToFile(0)
+    }).catch(() => {})
   }
 
   async close(): Promise<void> {
@@ -242,7 +256,7 @@ export class FileMirror extends EventEmitter {
 
   /// A save of the file: merge it into the document.
   private async fromFile(): Promise<void> {
-    if (this.closed) return
+    if (this.closed || this.held) return
     const fileText = await this.readFileText()
     if (fileText === 'missing' || fileText === 'unusable') return
     this.clearProblem()
@@ -289,7 +303,7 @@ export class FileMirror extends EventEmitter {
   /// Remote (or other local) edits: write them to the file if it holds no
   /// unsaved change and is not being saved right now.
   private async toFile(): Promise<void> {
-    if (this.closed || this.base === null) return
+    if (this.closed || this.held || this.base === null) return
     const docText = this.doc.doc.text.toString()
     if (docText === this.base) return
     let mtime: number
@@ -417,6 +431,7 @@ export class Mirrors {
   private records: MirrorRecord[] = []
   private readonly active = new Map<string, FileMirror>()
   private readonly sessions = new Set<FileMirror>()
+  private readonly holds = new Set<string>()
   private damaged: string | null = null
   private saveTimer: NodeJS.Timeout | null = null
   private saving: Promise<void> = Promise.resolve()
@@ -508,6 +523,13 @@ export class Mirrors {
     if (changed) await this.save()
   }
 
+  /// Hold `path` for a live editor (src/editor) or give it back: its mirror neither reads nor writes it meanwhile.
+  hold(path: string, held: boolean): void {
+    if (held) this.holds.add(path)
+    else this.holds.delete(path)
+    for (const m of this.active.values()) if (m.path === path) m.hold(held)
+  }
+
   /// A temporary mirror for an edit session (not kept across restarts).
   async session(doc: OpenDocument, path: string): Promise<FileMirror> {
     const m = new FileMirror(doc, path, { writeBack: false })
@@ -539,6 +561,7 @@ export class Mirrors {
 
   private async startMirror(record: MirrorRecord, doc: OpenDocument, how: MirrorStart): Promise<void> {
     const m = new FileMirror(doc, record.path, { hash: record.hash })
+    if (this.holds.has(record.path)) m.hold(true)
     m.on('problem', (msg: string) => this.log(`sync ${doc.entry.name} ${record.path}: ${msg}`))
     m.on('synced', (hash: string) => {
       record.hash = hash

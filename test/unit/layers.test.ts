@@ -21,8 +21,9 @@ const ALLOWED: Record<string, { runtime: string[]; types?: string[] }> = {
   net: { runtime: [...BASE, 'doc', 'storage', 'sync'], types: ['swarmpad.ts'] },
   pairing: { runtime: [...BASE, 'doc', 'storage', 'sync', 'swarmpad.ts'] },
   server: { runtime: [...BASE, 'doc', 'storage'], types: ['sync', 'swarmpad.ts'] },
-  daemon: { runtime: [...BASE, 'doc', 'storage', 'sync', 'swarmpad.ts', 'net', 'pairing', 'server'] },
-  cli: { runtime: [...BASE, 'doc', 'storage', 'pairing', 'net', 'daemon'], types: ['server', 'sync', 'swarmpad.ts'] },
+  editor: { runtime: [...BASE, 'doc', 'storage'], types: ['sync', 'swarmpad.ts', 'server'] },
+  daemon: { runtime: [...BASE, 'doc', 'storage', 'sync', 'swarmpad.ts', 'net', 'pairing', 'server', 'editor'] },
+  cli: { runtime: [...BASE, 'doc', 'storage', 'pairing', 'net', 'daemon', 'editor'], types: ['server', 'sync', 'swarmpad.ts'] },
   types: { runtime: [] }
 }
 /// The page is bundled for the browser: these files only.

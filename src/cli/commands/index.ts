@@ -7,6 +7,8 @@ import { register as write } from './write.js'
 import { register as edit } from './edit.js'
 import { register as sync } from './sync.js'
 import { register as unsync } from './unsync.js'
+import { register as link } from './link.js'
+import { register as client } from './client.js'
 import { register as invite } from './invite.js'
 import { register as invites } from './invites.js'
 import { register as join } from './join.js'
@@ -23,4 +25,4 @@ import { register as bootstrap } from './bootstrap.js'
 export type Register = (program: Command) => void
 
 /// Every command, in the order `swarmpad --help` lists them.
-export const COMMANDS: Register[] = [newDoc, ls, open, cat, write, edit, sync, unsync, invite, invites, join, members, remove, whoami, log, status, daemon, stop, bootstrap]
+export const COMMANDS: Register[] = [newDoc, ls, open, cat, write, edit, sync, unsync, link, client, invite, invites, join, members, remove, whoami, log, status, daemon, stop, bootstrap]
