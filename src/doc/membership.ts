@@ -29,6 +29,13 @@ export interface Membership {
   title: string
 }
 
+/// Why apply() refuses a membership block of a member that is not an owner
+/// (the words are in the replicated view: keep them; format v2 makes them codes).
+const ONLY_OWNERS_ADD = 'only owners add members'
+const ONLY_OWNERS_REMOVE = 'only owners remove members'
+const ONLY_OWNERS_MOVE = 'only owners move a document'
+export const NOT_OWNER_REASONS: ReadonlySet<string> = new Set([ONLY_OWNERS_ADD, ONLY_OWNERS_REMOVE, ONLY_OWNERS_MOVE])
+
 /// What apply() must do for one block, decided from the membership alone.
 export type Decision =
   | { action: 'reject'; reason: string }
@@ -100,7 +107,7 @@ export function decide(m: Membership, signer: Key, block: Block, removable: (key
       return { action: 'membership', next: { ...m, title: block.title } }
 
     case 'add-writer': {
-      if (author.role !== 'owner') return { action: 'reject', reason: 'only owners add members' }
+      if (author.role !== 'owner') return { action: 'reject', reason: ONLY_OWNERS_ADD }
       const existing = findMember(m, block.key)
       // A removed key stays removed: Autobase would resume its log after the
       // adding block and skip what it wrote meanwhile, which that device
@@ -125,7 +132,7 @@ export function decide(m: Membership, signer: Key, block: Block, removable: (key
     }
 
     case 'remove-writer': {
-      if (author.role !== 'owner') return { action: 'reject', reason: 'only owners remove members' }
+      if (author.role !== 'owner') return { action: 'reject', reason: ONLY_OWNERS_REMOVE }
       const target = findMember(m, block.key)
       if (target === undefined || target.removed) return { action: 'reject', reason: 'not a member' }
       if (target.role === 'owner' && activeOwners(m).length === 1) {
@@ -136,7 +143,7 @@ export function decide(m: Membership, signer: Key, block: Block, removable: (key
     }
 
     case 'moved':
-      if (author.role !== 'owner') return { action: 'reject', reason: 'only owners move a document' }
+      if (author.role !== 'owner') return { action: 'reject', reason: ONLY_OWNERS_MOVE }
       if (m.movedTo !== null) return { action: 'reject', reason: 'document already moved' }
       return { action: 'membership', next: { ...m, movedTo: { key: b4a.from(block.key), sealed: block.sealed } } }
   }

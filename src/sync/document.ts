@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream'
 import { Resource } from '../resource.js'
 import { SwarmpadError } from '../errors.js'
 import { encodeBlock, type Block, type Key, type Role } from '../doc/blocks.js'
-import { activeMembers, clientIdFor, findMember, type Member, type Membership } from '../doc/membership.js'
+import { activeMembers, clientIdFor, findMember, NOT_OWNER_REASONS, type Member, type Membership } from '../doc/membership.js'
 import { decodeRejectionEntry, decodeSnapshotEntry, decodeUpdateEntry, type RejectionEntry, type UpdateEntry } from '../doc/entries.js'
 import { changeSetOf, deltaToChangeSet, diffChanges, type DeltaOp, type TextChange } from '../doc/changes.js'
 import { TEXT_ROOT } from '../doc/yjs-guard.js'
@@ -806,7 +806,7 @@ export class SwarmDocument extends Resource {
     if (accepted(m)) return
     const rejections = await this.rejections(rejectionsBefore)
     const mine = rejections.reverse().find((r) => b4a.equals(r.writer, this.writerKey))
-    const code = mine?.reason.startsWith('only owners') ? 'NOT_OWNER' : 'BAD_ARGUMENT'
+    const code = mine !== undefined && NOT_OWNER_REASONS.has(mine.reason) ? 'NOT_OWNER' : 'BAD_ARGUMENT'
     throw new SwarmpadError(code, mine ? mine.reason : `the ${block.kind} block was not applied`)
   }
 
