@@ -33,11 +33,27 @@ export interface OpeningDocument {
   discoveryKey: Buffer
 }
 
+/// What runs beside each open document (the network topic, the page's
+/// authority, the re-key watcher): told in one fixed order, the order the
+/// services were attached, when a document starts opening, failed to open
+/// or opened, and in the reverse order once it closed. Hooks must not throw
+/// (a service reports its own errors).
+export interface DocumentService {
+  /// Opening started; the document may need peers to finish (a sparse view).
+  opening?(doc: OpeningDocument): void
+  openFailed?(doc: OpeningDocument): void
+  opened?(open: OpenDocument): void
+  /// The document closed (also when its name moved to a re-key's successor:
+  /// by then the library points at the successor).
+  closed?(open: OpenDocument): void
+}
+
 /// One device's swarmpad: the storage root (locked against other processes),
 /// its Corestore, the library of documents, and the documents open now.
-/// The daemon holds exactly one; the network layer listens to its
-/// `document-opening` / `document-open` / `document-open-failed` /
-/// `document-close` events to join and leave topics.
+/// The daemon holds exactly one; the services beside each document attach
+/// with `attach()` (see DocumentService). The same moments are also emitted
+/// as events (`document-opening`, `document-open`, `document-open-failed`,
+/// `document-close`) for tests and tools.
 export class Swarmpad extends Resource {
   readonly paths: ReturnType<typeof rootPaths>
   readonly library: Library
@@ -48,6 +64,7 @@ export class Swarmpad extends Resource {
   private readonly pendingOpens = new Map<string, Promise<OpenDocument>>()
   /// Entries (by key) whose name is being pointed at another document.
   private readonly moves = new Map<string, Promise<void>>()
+  private readonly services: DocumentService[] = []
 
   constructor(options: SwarmpadOptions) {
     super()
@@ -91,13 +108,39 @@ export class Swarmpad extends Resource {
     this.own(this.store)
   }
 
+  /// Attach a service to every document from now on (and to those open
+  /// now, as `opened`). Returns the detach.
+  attach(service: DocumentService): () => void {
+    this.services.push(service)
+    for (const open of this.openDocs.values()) service.opened?.(open)
+    return () => {
+      const i = this.services.indexOf(service)
+      if (i !== -1) this.services.splice(i, 1)
+    }
+  }
+
+  private tell(moment: 'opening' | 'openFailed', doc: OpeningDocument): void
+  private tell(moment: 'opened' | 'closed', doc: OpenDocument): void
+  private tell(moment: keyof DocumentService, doc: OpeningDocument | OpenDocument): void {
+    const order = moment === 'closed' ? [...this.services].reverse() : [...this.services]
+    for (const s of order) {
+      try {
+        ;(s[moment] as ((d: OpeningDocument | OpenDocument) => void) | undefined)?.call(s, doc)
+      } catch (err) {
+        this.emit('warning', err)
+      }
+    }
+    const event = { opening: 'document-opening', openFailed: 'document-open-failed', opened: 'document-open', closed: 'document-close' }[moment]
+    this.emit(event, doc)
+  }
+
   protected override async _close(): Promise<void> {
     const docs = [...this.openDocs.values()].reverse()
     this.openDocs.clear()
     for (const d of docs) {
       await d.doc.close().catch(() => {})
       await this.recordLength(d.entry.key, d.doc).catch(() => {})
-      this.emit('document-close', d)
+      this.tell('closed', d)
     }
     if (this.store?.opened) await compactStorage(this.store).catch((err) => this.emit('warning', err))
   }
@@ -137,7 +180,7 @@ export class Swarmpad extends Resource {
     const open = { entry, doc }
     this.openDocs.set(entry.key, open)
     this.trackLength(entry.key, doc)
-    this.emit('document-open', open)
+    this.tell('opened', open)
     return open
   }
 
@@ -183,11 +226,11 @@ export class Swarmpad extends Resource {
     // fast-forward): the network looks for them from now on, not only once
     // the document is open.
     const opening: OpeningDocument = { entry, discoveryKey: hypercoreCrypto.discoveryKey(key) }
-    this.emit('document-opening', opening)
+    this.tell('opening', opening)
     try {
       await doc.ready()
     } catch (err) {
-      this.emit('document-open-failed', opening)
+      this.tell('openFailed', opening)
       throw documentStorageError(err, this.paths.cores, entry.name)
     }
     // This device's log never shrinks: fewer blocks than the library last
@@ -195,7 +238,7 @@ export class Swarmpad extends Resource {
     // opens without error, as an older or empty document).
     const have = doc.autobase.local.length
     if (entry.localLength !== undefined && have < entry.localLength) {
-      this.emit('document-open-failed', opening)
+      this.tell('openFailed', opening)
       await doc.close().catch(() => {})
       throw new SwarmpadError(
         'STORAGE_CORRUPT',
@@ -209,7 +252,7 @@ export class Swarmpad extends Resource {
     const open = { entry: { ...entry, lastOpened, localLength }, doc }
     this.openDocs.set(entry.key, open)
     this.trackLength(entry.key, doc)
-    this.emit('document-open', open)
+    this.tell('opened', open)
     return open
   }
 
@@ -221,7 +264,7 @@ export class Swarmpad extends Resource {
     this.openDocs.delete(entry.key)
     await open.doc.close()
     await this.recordLength(entry.key, open.doc).catch(() => {})
-    this.emit('document-close', open)
+    this.tell('closed', open)
   }
 
   /// Point a library name at another document (a re-key's successor):
@@ -247,7 +290,7 @@ export class Swarmpad extends Resource {
       await move
     } finally {
       this.moves.delete(entry.key)
-      if (open) this.emit('document-close', open)
+      if (open) this.tell('closed', open)
     }
   }
 

@@ -3,7 +3,7 @@ import HyperDHT, { type DhtKeyPair } from 'hyperdht'
 import b4a from 'b4a'
 import { Resource } from '../resource.js'
 import { SwarmpadError } from '../errors.js'
-import type { OpenDocument, OpeningDocument, Swarmpad } from '../swarmpad.js'
+import type { DocumentService, OpenDocument, OpeningDocument, Swarmpad } from '../swarmpad.js'
 import type { SwarmDocument } from '../sync/document.js'
 import { formatBootstrap, type NodeAddress } from './bootstrap.js'
 import { LanDiscovery, type LanStatus } from './lan.js'
@@ -132,10 +132,15 @@ export class Network extends Resource {
   /// True when LAN discovery is on and no bootstrap node answered at start:
   /// the device then runs on the LAN alone until the daemon restarts.
   bootstrapUnreachable = false
-  private readonly onOpen = (open: OpenDocument) => this.join(open)
-  private readonly onOpening = (opening: OpeningDocument) => this.joinEarly(opening.discoveryKey)
-  private readonly onOpenFailed = (opening: OpeningDocument) => void this.leaveEarly(opening.discoveryKey)
-  private readonly onClose = (open: OpenDocument) => void this.leave(open.doc)
+  /// The document's topic: joined as soon as it starts opening (it may need
+  /// peers to finish), left once it closed.
+  private readonly service: DocumentService = {
+    opening: (opening: OpeningDocument) => this.joinEarly(opening.discoveryKey),
+    openFailed: (opening: OpeningDocument) => void this.leaveEarly(opening.discoveryKey),
+    opened: (open: OpenDocument) => this.join(open),
+    closed: (open: OpenDocument) => void this.leave(open.doc)
+  }
+  private detach: (() => void) | null = null
 
   constructor(swarmpad: Swarmpad, options: NetworkOptions = {}) {
     super()
@@ -208,18 +213,11 @@ export class Network extends Resource {
     this.poll = setInterval(() => this.updateStatuses(), STATUS_POLL_MS)
     this.poll.unref()
 
-    this.swarmpad.on('document-opening', this.onOpening)
-    this.swarmpad.on('document-open-failed', this.onOpenFailed)
-    this.swarmpad.on('document-open', this.onOpen)
-    this.swarmpad.on('document-close', this.onClose)
-    for (const open of this.swarmpad.documents) this.join(open)
+    this.detach = this.swarmpad.attach(this.service)
   }
 
   protected override async _close(): Promise<void> {
-    this.swarmpad.off('document-opening', this.onOpening)
-    this.swarmpad.off('document-open-failed', this.onOpenFailed)
-    this.swarmpad.off('document-open', this.onOpen)
-    this.swarmpad.off('document-close', this.onClose)
+    this.detach?.()
     if (this.heartbeat) clearInterval(this.heartbeat)
     if (this.poll) clearInterval(this.poll)
     if (this.lanRefresh) clearTimeout(this.lanRefresh)

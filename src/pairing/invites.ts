@@ -24,7 +24,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { Resource } from '../resource.js'
 import { SwarmpadError, errorMessage } from '../errors.js'
-import type { OpenDocument, Swarmpad } from '../swarmpad.js'
+import type { DocumentService, OpenDocument, Swarmpad } from '../swarmpad.js'
 import { Library, type LibraryEntry } from '../storage/library.js'
 import { formatKey, fromHex, toHex } from '../storage/keys.js'
 import { SwarmDocument } from '../sync/document.js'
@@ -65,12 +65,14 @@ export class Invites extends Resource {
   private readonly aborter = new AbortController()
   private housekeeping: NodeJS.Timeout | null = null
   private chores: Promise<void> = Promise.resolve()
-  private readonly onDocumentOpen = (open: OpenDocument) => this.follower.watch(open)
-  /// The network layer leaves a document's topic when it closes; our
-  /// sessions on that topic end with it: join again.
-  private readonly onDocumentClose = () => {
-    setTimeout(() => void this.chore(), 50).unref()
+  /// Each open document is watched for a re-key; when one closes, the
+  /// network layer leaves its topic, which ends our pairing sessions on it
+  /// too: join them again.
+  private readonly service: DocumentService = {
+    opened: (open: OpenDocument) => this.follower.watch(open),
+    closed: () => void setTimeout(() => void this.chore(), 50).unref()
   }
+  private detach: (() => void) | null = null
 
   constructor(swarmpad: Swarmpad, swarm: PairingSwarm, options: InvitesOptions = {}) {
     super()
@@ -102,9 +104,7 @@ export class Invites extends Resource {
     this.pairing = new BlindPairing(this.swarm, this.options.poll !== undefined ? { poll: this.options.poll } : {})
     await this.pairing.ready()
     await this.chore()
-    this.swarmpad.on('document-open', this.onDocumentOpen)
-    this.swarmpad.on('document-close', this.onDocumentClose)
-    for (const open of this.swarmpad.documents) this.follower.watch(open)
+    this.detach = this.swarmpad.attach(this.service)
     this.housekeeping = setInterval(() => void this.chore(), HOUSEKEEPING_INTERVAL)
     this.housekeeping.unref()
   }
@@ -112,8 +112,7 @@ export class Invites extends Resource {
   protected override async _close(): Promise<void> {
     this.aborter.abort()
     if (this.housekeeping) clearInterval(this.housekeeping)
-    this.swarmpad.off('document-open', this.onDocumentOpen)
-    this.swarmpad.off('document-close', this.onDocumentClose)
+    this.detach?.()
     await this.chores.catch(() => {})
     this.members.clear()
     if (this.pairing) await this.pairing.close().catch(() => {})

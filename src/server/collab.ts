@@ -67,8 +67,8 @@ export class CollabHub {
   readonly remover: MemberRemover
   private readonly authorities = new Map<string, DocAuthority>()
   private readonly connections = new Set<Connection>()
-  private readonly onOpen = (open: OpenDocument) => this.attach(open)
-  private readonly onClose = (open: OpenDocument) => this.detach(open.entry.key)
+  /// One authority per open document, made when it opened, ended when it closed.
+  private readonly detachService: () => void
   closed = false
 
   constructor(swarmpad: Swarmpad, options: CollabHubOptions = {}) {
@@ -76,9 +76,7 @@ export class CollabHub {
     this.peers = options.peers ?? noPeers
     this.invites = options.invites ?? null
     this.remover = options.remover ?? directRemover
-    swarmpad.on('document-open', this.onOpen)
-    swarmpad.on('document-close', this.onClose)
-    for (const open of swarmpad.documents) this.attach(open)
+    this.detachService = swarmpad.attach({ opened: (open) => void this.attach(open), closed: (open) => this.detach(open.entry.key) })
   }
 
   /// Serve one WebSocket of the page (already authenticated by LocalServer).
@@ -114,8 +112,7 @@ export class CollabHub {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    this.swarmpad.off('document-open', this.onOpen)
-    this.swarmpad.off('document-close', this.onClose)
+    this.detachService()
     for (const c of [...this.connections]) c.shutdown(CLOSE_GOING_AWAY, 'swarmpad is stopping')
     for (const a of this.authorities.values()) a.dispose()
     this.authorities.clear()
