@@ -1,19 +1,14 @@
 // Devices that run the installed `swarmpad` (see installed.ts) on one
 // loopback testnet: default settings except what keeps traffic on this
 // machine (SWARMPAD_BOOTSTRAP = the testnet, SWARMPAD_LAN=0).
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import createTestnet, { type Testnet } from 'hyperdht/testnet'
 import { stopHome, waitFor } from '../helpers/cli.js'
-import { installedSwarmpad, userEnv } from './installed.js'
+import { installedSwarmpad, runCommand, userEnv, type Run } from './installed.js'
 
-export interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
+export type { Run }
 
 export interface Device {
   /// The scratch directory of this device (its home is `dir/home`).
@@ -45,22 +40,7 @@ export class InstalledNet {
     const home = join(dir, 'home')
     const env = userEnv(home, { SWARMPAD_BOOTSTRAP: this.bootstrap, SWARMPAD_LAN: '0', HOME: dir, TMPDIR: dir })
     const bin = this.bin
-    const run = (args: string[], input?: string): Promise<Run> =>
-      new Promise((resolve, reject) => {
-        const child = spawn(bin, args, { env, stdio: ['pipe', 'pipe', 'pipe'] })
-        let stdout = ''
-        let stderr = ''
-        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-        child.on('error', reject)
-        child.on('close', (code) => {
-          clearTimeout(timer)
-          resolve({ code, stdout, stderr })
-        })
-        child.stdin.on('error', () => {})
-        child.stdin.end(input)
-      })
+    const run = (args: string[], input?: string): Promise<Run> => runCommand(bin, args, env, input)
     const ok = async (args: string[], input?: string): Promise<string> => {
       const r = await run(args, input)
       if (r.code !== 0) throw new Error(`swarmpad ${args.join(' ')} exited ${r.code}: ${r.stderr}`)

@@ -1,7 +1,7 @@
 // The swarmpad a user installs: `npm pack` of this checkout, installed with
 // `npm install -g --prefix DIR ./swarmpad-*.tgz`. Made once per source state
 // (a stamp of the newest source file) and shared by the acceptance tests.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { ensureBuilt } from '../helpers/build.js'
@@ -71,4 +71,29 @@ export function userEnv(home: string, extra: Record<string, string> = {}): NodeJ
     env[k] = v
   }
   return { ...env, SWARMPAD_HOME: home, NO_COLOR: '1', ...extra }
+}
+
+export interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/// Run `command args` with `env` and `input` on stdin; killed after `timeout` ms.
+export function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, input?: string, timeout = 60_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeout)
+    child.on('error', reject)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+    child.stdin.on('error', () => {})
+    child.stdin.end(input)
+  })
 }

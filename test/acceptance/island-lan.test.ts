@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createLan, lanUnavailable, lockNamespaces, type Lan } from '../lan/netns.js'
 import { stopHome } from '../helpers/cli.js'
-import { installedSwarmpad, userEnv } from './installed.js'
+import { installedSwarmpad, runCommand, userEnv, type Run } from './installed.js'
 
 // The installed command (npm pack + npm install -g) on an island LAN with
 // DEFAULT settings: no --bootstrap (so the public bootstrap nodes, which no
@@ -16,12 +16,6 @@ import { installedSwarmpad, userEnv } from './installed.js'
 
 const reason = lanUnavailable()
 if (reason !== null) console.log(`skipping island-LAN acceptance tests: ${reason}`)
-
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b)
@@ -36,21 +30,7 @@ describe.skipIf(reason !== null)('acceptance: the installed command on an island
   const silent: ChildProcess[] = []
 
   function run(ns: string, home: string, args: string[], input?: string, timeout = 60_000): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('ip', ['netns', 'exec', ns, bin, ...args], { env: userEnv(home), stdio: ['pipe', 'pipe', 'pipe'] })
-      let stdout = ''
-      let stderr = ''
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeout)
-      child.on('error', reject)
-      child.on('close', (code) => {
-        clearTimeout(timer)
-        resolve({ code, stdout, stderr })
-      })
-      child.stdin.on('error', () => {})
-      child.stdin.end(input)
-    })
+    return runCommand('ip', ['netns', 'exec', ns, bin, ...args], userEnv(home), input, timeout)
   }
 
   async function ok(ns: string, home: string, args: string[], input?: string): Promise<string> {

@@ -158,3 +158,14 @@ export function yText(doc: SwarmDocument): string {
   inner.flushLocal() // local edits reach the Y.Doc on the next turn otherwise
   return inner.ytext.toString()
 }
+
+/// Three linked peers: a (owner), b and c (writers).
+export async function trio(): Promise<{ a: TestDoc; b: TestDoc; c: TestDoc; all: SwarmDocument[] }> {
+  const a = await createDoc()
+  const b = await joinDoc(a.doc)
+  const c = await joinDoc(a.doc)
+  connectAll([a.doc, b.doc, c.doc])
+  await addWriter(a.doc, b.doc)
+  await addWriter(a.doc, c.doc)
+  return { a, b, c, all: [a.doc, b.doc, c.doc] }
+}

@@ -19,7 +19,7 @@ import type { SwarmDocument } from '../../src/sync/document.js'
 import { closeView, createApply, openView, type DocumentView } from '../../src/sync/view.js'
 import { tmpDir } from '../helpers/tmp.js'
 import { deleteUpdate, itemUpdate } from '../helpers/crafted-updates.js'
-import { addWriter, connectAll, converge, createDoc, eventually, joinDoc, rejectionList, type TestDoc } from '../helpers/docs.js'
+import { addWriter, connectAll, converge, createDoc, eventually, joinDoc, rejectionList, trio } from '../helpers/docs.js'
 
 const UNKNOWN_DELETE = 'update deletes text of an unknown writer'
 const MISSING_DELETE = 'update deletes text that is not in the document'
@@ -48,16 +48,6 @@ const ydocOf = (d: SwarmDocument): Y.Doc => (d as unknown as { ydoc: Y.Doc }).yd
 const clockOf = (d: SwarmDocument): number => Y.getState(ydocOf(d).store, d.clientId)
 const reasonsOf = async (d: SwarmDocument): Promise<string[]> => (await rejectionList(d)).map((r) => r.replace(/^\w+#\d+: /, ''))
 
-/// Three peers, all linked: a (owner), b (the writer that turns hostile), c (an honest writer).
-async function trio(): Promise<{ a: TestDoc; b: TestDoc; c: TestDoc; all: SwarmDocument[] }> {
-  const a = await createDoc()
-  const b = await joinDoc(a.doc)
-  const c = await joinDoc(a.doc)
-  connectAll([a.doc, b.doc, c.doc])
-  await addWriter(a.doc, b.doc)
-  await addWriter(a.doc, c.doc)
-  return { a, b, c, all: [a.doc, b.doc, c.doc] }
-}
 
 /// Every peer has folded the same updates and rejections, and shows the same
 /// text length (for texts too long to compare at every poll).

@@ -5,7 +5,6 @@ import b4a from 'b4a'
 import { encodeBlock } from '../../src/doc/blocks.js'
 import { TEXT_ROOT } from '../../src/doc/yjs-guard.js'
 import { isSwarmpadError } from '../../src/errors.js'
-import { SwarmDocument } from '../../src/sync/document.js'
 import Autobase from 'autobase'
 import Corestore from 'corestore'
 import { onTestFinished } from 'vitest'
@@ -20,8 +19,8 @@ import {
   eventually,
   joinDoc,
   rejectionList,
-  yText,
-  type TestDoc
+  trio,
+  yText
 } from '../helpers/docs.js'
 
 const short = (k: Uint8Array) => b4a.toString(b4a.from(k), 'hex').slice(0, 12)
@@ -38,16 +37,6 @@ async function expectCode(p: Promise<unknown>, code: string, message?: RegExp): 
   throw new Error(`expected ${code}, but it succeeded`)
 }
 
-/// Three peers: a (owner), b and c (writers), all linked.
-async function trio(): Promise<{ a: TestDoc; b: TestDoc; c: TestDoc; all: SwarmDocument[] }> {
-  const a = await createDoc()
-  const b = await joinDoc(a.doc)
-  const c = await joinDoc(a.doc)
-  connectAll([a.doc, b.doc, c.doc])
-  await addWriter(a.doc, b.doc)
-  await addWriter(a.doc, c.doc)
-  return { a, b, c, all: [a.doc, b.doc, c.doc] }
-}
 
 /// A Yjs update that inserts `text` under `clientID`, as if typed by that writer.
 function updateAs(clientID: number, text: string): Uint8Array {

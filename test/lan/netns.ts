@@ -42,37 +42,35 @@ export interface Lan {
   destroy(): void
 }
 
+/// The names of this machine's network namespaces.
+function namespaceNames(): string[] {
+  try {
+    return ip('netns', 'list')
+      .split('\n')
+      .map((line) => line.split(' ')[0] ?? '')
+      .filter((name) => name !== '')
+  } catch {
+    return []
+  }
+}
+
+function deleteNamespace(name: string): void {
+  try {
+    ip('netns', 'del', name)
+  } catch {
+    // already gone
+  }
+}
+
 /// Delete every namespace whose name starts with `prefix`.
 export function deleteNamespaces(prefix: string): void {
-  let list = ''
-  try {
-    list = ip('netns', 'list')
-  } catch {
-    return
-  }
-  for (const line of list.split('\n')) {
-    const name = line.split(' ')[0]
-    if (name && name.startsWith(prefix)) {
-      try {
-        ip('netns', 'del', name)
-      } catch {
-        // already gone
-      }
-    }
-  }
+  for (const name of namespaceNames()) if (name.startsWith(prefix)) deleteNamespace(name)
 }
 
 /// Remove what a killed run left behind: namespaces `swpl<pid>...` whose
 /// pid is gone, with every process still running inside them.
 export function deleteStaleNamespaces(): void {
-  let list = ''
-  try {
-    list = ip('netns', 'list')
-  } catch {
-    return
-  }
-  for (const line of list.split('\n')) {
-    const name = line.split(' ')[0] ?? ''
+  for (const name of namespaceNames()) {
     const m = /^swpl(\d+)/.exec(name)
     if (m === null || Number(m[1]) === process.pid % 100000) continue
     let alive = false
@@ -84,9 +82,7 @@ export function deleteStaleNamespaces(): void {
     try {
       for (const pid of ip('netns', 'pids', name).split('\n').filter((x) => /^\d+$/.test(x))) process.kill(Number(pid), 'SIGKILL')
     } catch {}
-    try {
-      ip('netns', 'del', name)
-    } catch {}
+    deleteNamespace(name)
   }
 }
 
