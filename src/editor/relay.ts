@@ -36,6 +36,16 @@ interface Replica {
   desynced: string | null
 }
 
+/// A message for the daemon, and what to remember once it is sent.
+interface Outgoing {
+  text: string
+  /// The id it is answered with (JSON), when it is a request.
+  key: string | null
+  sent: Sent | null
+  /// The file of a cursor (only the newest one waits while there is no daemon).
+  cursorOf: string | null
+}
+
 interface Sent {
   method: string
   params: Record<string, unknown>
@@ -59,7 +69,7 @@ class Relay {
   /// Requests the current daemon has not answered, in the order sent.
   private readonly unanswered = new Map<string, Sent>()
   /// Editor messages not sent yet (no daemon right now), in order.
-  private waiting: string[] = []
+  private waiting: Outgoing[] = []
   private ownId = 0
   private inputEnded = false
   private reconnecting = false
@@ -108,9 +118,9 @@ class Relay {
       m = JSON.parse(text)
     } catch {
       // The daemon answers and logs it.
-      return this.toDaemon(text)
+      return this.toDaemon({ text, key: null, sent: null, cursorOf: null })
     }
-    if (m === null || typeof m !== 'object' || typeof m.method !== 'string') return this.toDaemon(text)
+    if (m === null || typeof m !== 'object' || typeof m.method !== 'string') return this.toDaemon({ text, key: null, sent: null, cursorOf: null })
     const params = (m.params !== null && typeof m.params === 'object' ? m.params : {}) as Record<string, unknown>
     const id = 'id' in m ? idOf(m.id) : undefined
     if (m.method === 'close' && typeof params.uri === 'string') this.replicas.delete(params.uri)
@@ -125,21 +135,25 @@ class Relay {
       // own, so its answer moves the replica on (and stays here).
       const own = `${OWN_ID_PREFIX}${++this.ownId}`
       const asked = JSON.stringify({ ...m, id: own })
-      this.unanswered.set(JSON.stringify(own), { method: m.method, params, text: asked, forward: false })
-      return this.toDaemon(asked, m.method, params)
+      return this.toDaemon({ text: asked, key: JSON.stringify(own), sent: { method: m.method, params, text: asked, forward: false }, cursorOf: null })
     }
-    if (id !== undefined && id !== null) this.unanswered.set(JSON.stringify(id), { method: m.method, params, text, forward: true })
-    this.toDaemon(text, m.method, params)
+    const request = id !== undefined && id !== null
+    this.toDaemon({
+      text,
+      key: request ? JSON.stringify(id) : null,
+      sent: request ? { method: m.method, params, text, forward: true } : null,
+      cursorOf: m.method === 'cursor' && typeof params.uri === 'string' ? params.uri : null
+    })
   }
 
-  private toDaemon(text: string, method?: string, params?: Record<string, unknown>): void {
-    if (this.socket !== null) return this.socket.send(text)
-    // No daemon right now: keep it (only the newest cursor of a file).
-    if (method === 'cursor' && typeof params?.uri === 'string') {
-      const uri = params.uri
-      this.waiting = this.waiting.filter((t) => !isCursorOf(t, uri))
+  private toDaemon(out: Outgoing): void {
+    if (this.socket !== null) {
+      if (out.key !== null && out.sent !== null) this.unanswered.set(out.key, out.sent)
+      return this.socket.send(out.text)
     }
-    this.waiting.push(text)
+    // No daemon right now: keep it (only the newest cursor of a file).
+    if (out.cursorOf !== null) this.waiting = this.waiting.filter((w) => w.cursorOf !== out.cursorOf)
+    this.waiting.push(out)
     void this.reconnect()
   }
 
@@ -248,7 +262,9 @@ class Relay {
   private lost(): void {
     this.socket = null
     if (this.inputEnded) return
-    const again = [...this.unanswered.values()].filter((s) => s.method === 'open' || s.method === 'edit').map((s) => s.text)
+    const again: Outgoing[] = [...this.unanswered]
+      .filter(([, s]) => s.method === 'open' || s.method === 'edit')
+      .map(([key, sent]) => ({ text: sent.text, key, sent, cursorOf: null }))
     this.unanswered.clear()
     this.waiting = [...again, ...this.waiting]
     this.options.log('swarmpad client: lost the daemon; reconnecting')
@@ -293,16 +309,7 @@ class Relay {
     }
     const waiting = this.waiting
     this.waiting = []
-    for (const text of waiting) this.editorMessage(text)
+    for (const out of waiting) this.toDaemon(out)
     this.options.log(`swarmpad client: reconnected; resumed ${this.replicas.size} file(s), sent ${waiting.length} message(s) again`)
-  }
-}
-
-function isCursorOf(text: string, uri: string): boolean {
-  try {
-    const m = JSON.parse(text) as { method?: unknown; params?: { uri?: unknown } }
-    return m.method === 'cursor' && m.params?.uri === uri
-  } catch {
-    return false
   }
 }

@@ -13,6 +13,8 @@ import { ModelEditor, PIECES, modelOffset, modelPosition, randomDelta } from '..
 import { EditorHub } from '../../src/editor/hub.js'
 import type { EditorConnection } from '../../src/editor/connection.js'
 import { FrameDecoder, encodeFrame } from '../../src/editor/framing.js'
+import { runRelay, type RelaySocket } from '../../src/editor/relay.js'
+import { PassThrough } from 'node:stream'
 import type { OpenDocument } from '../../src/swarmpad.js'
 import type { SwarmDocument } from '../../src/sync/document.js'
 import type { PeerSource, RemotePresence } from '../../src/server/peers.js'
@@ -388,4 +390,135 @@ describe('editor protocol (in process, real document)', () => {
       expect(got).toEqual(bodies)
     }
   })
+})
+
+describe('swarmpad client (the relay, in process)', () => {
+  test('daemon restarts while the editor types: the client resumes every file, nothing typed is lost', async (ctx) => {
+    const rng = seeded(ctx)
+    const { doc } = await createDoc()
+    doc.replaceText('start\n')
+    const open = { doc, entry: { name: 'notes', key: 'k' } } as unknown as OpenDocument
+    const logs: string[] = []
+    const newHub = () =>
+      new EditorHub({
+        peers: { available: false, presence: () => [], status: () => ({ state: 'offline', label: 'offline', peers: 0 }), setCursor: () => {}, watch: () => () => {} },
+        log: (line) => logs.push(line),
+        resolve: async (path) => (path.startsWith(`${ROOT}/`) ? { root: ROOT, file: path.slice(ROOT.length + 1), link: { doc: 'k', name: 'notes' } } : null),
+        openLinked: async () => open
+      })
+    // The wire between client and daemon: messages wait until delivered.
+    let hub = newHub()
+    let up = true
+    let wire: { toDaemon: string[]; toClient: string[]; conn: EditorConnection; closed: Array<() => void>; onMessage: (t: string) => void } | null = null
+    const connect = async (): Promise<RelaySocket | null> => {
+      if (!up) return null
+      const w = { toDaemon: [] as string[], toClient: [] as string[], conn: null as unknown as EditorConnection, closed: [] as Array<() => void>, onMessage: (_t: string) => {} }
+      w.conn = hub.connect({ send: (t) => void w.toClient.push(t), close: () => {} })
+      wire = w
+      return {
+        send: (t) => void w.toDaemon.push(t),
+        close: () => {},
+        onMessage: (h) => (w.onMessage = h),
+        onClose: (h) => void w.closed.push(h)
+      }
+    }
+    const pump = async (all = false) => {
+      const w = wire
+      if (w === null) return
+      for (let k = all ? Infinity : rng.int(1, 4); k > 0 && w.toDaemon.length > 0; k--) w.conn.receive(w.toDaemon.shift()!)
+      for (let i = 0; i < 200 && !w.conn.idle; i++) await new Promise((res) => setTimeout(res, 1))
+      for (let k = all ? Infinity : rng.int(1, 4); k > 0 && w.toClient.length > 0; k--) w.onMessage(w.toClient.shift()!)
+    }
+    // `swarmpad stop`: what the daemon sent arrives; what it had not read is lost; it closes.
+    const stop = () => {
+      const w = wire!
+      wire = null
+      up = false
+      w.conn.shutdown(1001, 'stopping')
+      for (const t of w.toClient.splice(0)) w.onMessage(t)
+      w.toDaemon.length = 0
+      for (const h of w.closed) h()
+      void hub.close()
+    }
+    const start = () => {
+      hub = newHub()
+      up = true
+    }
+    const input = new PassThrough()
+    const output = new PassThrough()
+    const editorIn = new FrameDecoder()
+    const editor = new ModelEditor(FILE_A, 'start\n', (t) => void input.write(encodeFrame(t)))
+    output.on('data', (chunk: Buffer) => {
+      for (const f of editorIn.push(chunk)) if (f.type === 'message') editor.inbox.push(f.body)
+    })
+    const done = runRelay({ input, output, connect, root: ROOT, log: (l) => void logs.push(l), retryMs: 1 })
+    await new Promise((res) => setTimeout(res, 5))
+    editor.open()
+    let restarts = 0
+    // Inserts only, each a unique token (with emoji and CJK around it): at
+    // the end every token typed must be in the document exactly once.
+    const tokens: string[] = []
+    let n = 0
+    const insert = (text: string, who: string) => {
+      const token = `<${who}${++n}${rng.pick(['😀', '漢', 'e\u0301', ''])}>`
+      tokens.push(token)
+      // Between tokens, never inside one.
+      const points = [...text]
+      const free: number[] = []
+      let depth = 0
+      for (let i = 0; i <= points.length; i++) {
+        if (depth === 0) free.push(i)
+        if (points[i] === '<') depth++
+        else if (points[i] === '>') depth--
+      }
+      const at = modelPosition(text, rng.pick(free))
+      return { token, delta: [{ range: { start: at, end: at }, replacement: token }] }
+    }
+    const typeToken = () => editor.type(insert(editor.content, 'e').delta)
+    for (let i = 0; i < iterations(400); i++) {
+      await new Promise((res) => setImmediate(res))
+      const what = rng.weighted({ type: 6, pump: 8, deliver: 6, page: 1, restart: 0.4 })
+      if (what === 'type' && editor.tracking) typeToken()
+      else if (what === 'pump') await pump()
+      else if (what === 'deliver') editor.deliver()
+      else if (what === 'page' && up) {
+        const text = doc.text.toString()
+        const { delta } = insert(text, 'p')
+        doc.edit(ChangeSet.of([{ from: modelOffset(text, delta[0]!.range.start), insert: delta[0]!.replacement }], text.length))
+      } else if (what === 'restart' && wire !== null) {
+        stop()
+        restarts++
+        // The editor types on while no daemon runs; someone else's edit reaches the document meanwhile.
+        for (let k = rng.int(0, 5); k > 0; k--) {
+          await new Promise((res) => setImmediate(res))
+          editor.deliver()
+          if (editor.tracking) typeToken()
+        }
+        const text = doc.text.toString()
+        const { delta } = insert(text, 'away')
+        doc.edit(ChangeSet.of([{ from: modelOffset(text, delta[0]!.range.start), insert: delta[0]!.replacement }], text.length))
+        start()
+        await new Promise((res) => setTimeout(res, 5))
+      }
+    }
+    // Quiesce.
+    for (let k = 0; k < 500; k++) {
+      await new Promise((res) => setTimeout(res, 1))
+      await pump(true)
+      editor.deliverAll()
+      if (wire !== null && wire.toDaemon.length === 0 && wire.toClient.length === 0 && editor.inbox.length === 0 && wire.conn.idle) {
+        await new Promise((res) => setTimeout(res, 2))
+        if (wire.toDaemon.length === 0 && wire.toClient.length === 0 && editor.inbox.length === 0) break
+      }
+    }
+    expect(editor.broken).toBeNull()
+    expect(editor.content).toBe(doc.text.toString())
+    const final = doc.text.toString()
+    for (const t of tokens) expect(final.split(t).length - 1, t).toBe(1)
+    expect(logs.filter((l) => /internal error|lost track|out of step/.test(l))).toEqual([])
+    expect(restarts).toBeGreaterThan(0)
+    input.end()
+    expect(await done).toBe(0)
+    console.log(`relay: ${restarts} daemon restarts, final text ${doc.text.length} units`)
+  }, 120_000)
 })
