@@ -506,9 +506,13 @@ describe('swarmpad client (the relay, in process)', () => {
       await new Promise((res) => setTimeout(res, 1))
       await pump(true)
       editor.deliverAll()
-      if (wire !== null && wire.toDaemon.length === 0 && wire.toClient.length === 0 && editor.inbox.length === 0 && wire.conn.idle) {
+      const quiet = () => {
+        const w = wire as { toDaemon: string[]; toClient: string[]; conn: EditorConnection } | null
+        return w !== null && w.toDaemon.length === 0 && w.toClient.length === 0 && editor.inbox.length === 0 && w.conn.idle
+      }
+      if (quiet()) {
         await new Promise((res) => setTimeout(res, 2))
-        if (wire.toDaemon.length === 0 && wire.toClient.length === 0 && editor.inbox.length === 0) break
+        if (quiet()) break
       }
     }
     expect(editor.broken).toBeNull()
