@@ -15,6 +15,9 @@ import type { EditorConnection } from '../../src/editor/connection.js'
 import { FrameDecoder, encodeFrame } from '../../src/editor/framing.js'
 import { runRelay, type RelaySocket } from '../../src/editor/relay.js'
 import { PassThrough } from 'node:stream'
+import { EventEmitter } from 'node:events'
+import { textOf } from '../../src/editor/positions.js'
+import { SwarmpadError } from '../../src/errors.js'
 import type { OpenDocument } from '../../src/swarmpad.js'
 import type { SwarmDocument } from '../../src/sync/document.js'
 import type { PeerSource, RemotePresence } from '../../src/server/peers.js'
@@ -363,6 +366,38 @@ describe('editor protocol (in process, real document)', () => {
     good.deliverAll()
     expect(r.doc.text.toString()).toBe('hello\nworld')
     expect(good.content).toBe('hello\nworld')
+  })
+
+  test('a document this device may only read: an edit is refused with the reason and undone in the editor', async () => {
+    const fake = Object.assign(new EventEmitter(), {
+      text: textOf('read me\n'),
+      closingOrClosed: false,
+      edit() {
+        throw new SwarmpadError('NOT_WRITABLE', 'this device may read this document but not write to it')
+      }
+    })
+    const hub = new EditorHub({
+      peers: { available: false, presence: () => [], status: () => ({ state: 'offline', label: 'offline', peers: 0 }), setCursor: () => {}, watch: () => () => {} },
+      log: () => {},
+      resolve: async () => ({ root: ROOT, file: 'a.txt', link: { doc: 'k', name: 'notes' } }),
+      openLinked: async () => ({ doc: fake, entry: { name: 'notes', key: 'k' } }) as unknown as OpenDocument
+    })
+    const inbox: string[] = []
+    const conn = hub.connect({ send: (t) => void inbox.push(t), close: () => {} })
+    const e = new ModelEditor(FILE_A, 'read me\n', (t) => conn.receive(t))
+    ;(e as unknown as { inbox: string[] }).inbox = inbox
+    e.open()
+    await settle({ conn })
+    e.deliverAll()
+    const id = e.type([{ range: { start: { line: 0, character: 4 }, end: { line: 0, character: 4 } }, replacement: '😀' }])
+    expect(e.content).toBe('read😀 me\n')
+    e.deliverAll()
+    expect(e.answers.get(id)?.error?.message).toMatch(/may read this document but not write to it; your edit was undone/)
+    expect(e.content).toBe('read me\n')
+    // And the file goes on: the next edit is refused and undone the same way.
+    e.type([{ range: { start: { line: 1, character: 0 }, end: { line: 1, character: 0 } }, replacement: 'x' }])
+    e.deliverAll()
+    expect(e.content).toBe('read me\n')
   })
 
   test('framing: random bytes and broken frames between real messages never lose the real ones', async (ctx) => {
