@@ -146,7 +146,8 @@ export async function writeLink(path: string, link: Link): Promise<string> {
 }
 
 /// The library name of the document a link names: by key, or the document
-/// that replaced it after a re-key (its `previous` list); or why there is none.
+/// that replaced it after a re-key (its `previous` list). Throws, saying why,
+/// when this device has no such document.
 export function linkedName(entries: ReadonlyArray<{ name: string; key: string; previous?: ReadonlyArray<{ key: string }> }>, link: Link): string {
   const key = parseKey(link.doc)
   if (key === null) throw new SwarmpadError('BAD_ARGUMENT', `the link names ${JSON.stringify(link.doc.slice(0, 80))}, which is not a document key; link the file again with \`swarmpad link\``)

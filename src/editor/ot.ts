@@ -72,7 +72,7 @@ export class FileState {
   editorText(revision: unknown): Text | string {
     if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) return `revision ${JSON.stringify(revision)} is not a non-negative integer`
     if (revision > this.daemonRevision) return `revision ${revision} is from the future: ${this.daemonRevision} edits were sent`
-    let seen = revision - (this.daemonRevision - this.queued)
+    const seen = revision - (this.daemonRevision - this.queued)
     if (seen < 0) return `revision ${revision} is older than one already used (${this.daemonRevision - this.queued})`
     let i = 0
     let cut = 0
@@ -80,7 +80,6 @@ export class FileState {
     if (cut !== seen) return `revision ${revision} falls inside changes merged long ago`
     for (const q of this.queue.slice(0, i)) this.base = q.changes.apply(this.base)
     this.queue.splice(0, i)
-    seen = 0
     return this.base
   }
 

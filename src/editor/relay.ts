@@ -85,6 +85,8 @@ class Relay {
     this.options.input.on('data', (chunk: Buffer) => this.fromEditor(chunk))
     this.options.input.on('end', () => this.end())
     this.options.input.on('error', () => this.end())
+    // The editor went away (a closed pipe): nothing left to do.
+    this.options.output.on('error', () => this.end())
     return this.done
   }
 

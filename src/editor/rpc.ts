@@ -1,5 +1,5 @@
 // JSON-RPC 2.0 as the editor protocol uses it, and the few private additions
-// between `swarmpad client` and the daemon (PROTOCOL in README.md there).
+// between `swarmpad client` and the daemon (below; the editor never sees them).
 
 export type Id = number | string | null
 
