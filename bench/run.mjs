@@ -20,6 +20,8 @@ const WORKLOADS = {
   W3: () => import('./w3.mjs'),
   W4: () => import('./w4.mjs'),
   W2: () => import('./w2.mjs'),
+  // W7 runs with W2 (the same devices; the same module runs once).
+  W7: () => import('./w2.mjs'),
   W6: () => import('./w6.mjs')
 }
 
@@ -31,7 +33,7 @@ function parseArgs (argv) {
     else if (a === '--json') opts.json = argv[++i]
     else if (a === '--reps') opts.reps = Number(argv[++i])
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--only W1,W2,W3,W4,W5,W6] [--json FILE] [--reps N]')
+      console.log('usage: npm run bench -- [--only W1,W2,W3,W4,W5,W6,W7] [--json FILE] [--reps N]')
       process.exit(0)
     } else {
       console.error(`unknown option ${a}; see --help`)

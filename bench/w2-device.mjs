@@ -3,7 +3,9 @@
 // on the loopback testnet, presence, page hub, local server), started as
 // `swarmpad daemon --home H --bootstrap B --no-lan` starts it, in this child
 // process of the bench, plus an IPC channel through which the bench sets up
-// the shared document and asks for keystrokes and timings.
+// the shared document and asks for keystrokes and timings. For W7 it also
+// runs a real `swarmpad client` (bin/swarmpad.js) and speaks Teamtype's editor
+// protocol to it over its stdio, as an editor plugin does.
 //
 // Timestamps are process.hrtime.bigint(): CLOCK_MONOTONIC, one clock for
 // every process of the machine (the bench checks this at start), so an
@@ -68,8 +70,139 @@ function rawBase (key) {
   return base
 }
 
+// --- W7: an editor client (Teamtype's protocol, through a real `swarmpad client`) ---
+
+/** UTF-16 offset -> { line, character } in code points. @param {string} text @param {number} offset */
+function positionOf (text, offset) {
+  const before = text.slice(0, offset)
+  const nl = before.lastIndexOf('\n')
+  return { line: before.split('\n').length - 1, character: [...before.slice(nl + 1)].length }
+}
+
+/** Apply an editor protocol delta (code points, ranges against the text before). @param {string} text @param {any[]} delta */
+function applyDelta (text, delta) {
+  const lines = text.split('\n')
+  const starts = []
+  let o = 0
+  for (const l of lines) { starts.push(o); o += l.length + 1 }
+  const at = (/** @type {any} */ p) => starts[p.line] + [...lines[p.line]].slice(0, p.character).join('').length
+  const spans = delta.map((d) => [at(d.range.start), at(d.range.end), d.replacement])
+  for (const [from, to, insert] of spans.reverse()) text = text.slice(0, from) + insert + text.slice(to)
+  return text
+}
+
+/** @type {any} */
+let editor = null
+
+async function startEditor () {
+  const { writeLink } = await import('../dist/editor/marker.js')
+  const { encodeFrame, FrameDecoder } = await import('../dist/editor/framing.js')
+  const { formatKey } = await import('../dist/storage/keys.js')
+  const { spawn } = await import('node:child_process')
+  const { mkdir } = await import('node:fs/promises')
+  const { pathToFileURL } = await import('node:url')
+  if (doc === null) throw new Error('no document')
+  const dir = join(home, 'editor')
+  await mkdir(dir, { recursive: true })
+  const file = join(dir, 'w2.txt')
+  await writeLink(file, { doc: formatKey(doc.key), name: 'w2' })
+  const bin = new URL('../bin/swarmpad.js', import.meta.url).pathname
+  const child = spawn(process.execPath, [bin, 'client'], {
+    cwd: dir,
+    env: { ...process.env, SWARMPAD_HOME: home, SWARMPAD_BOOTSTRAP: bootstrap, SWARMPAD_LAN: '0' },
+    stdio: ['pipe', 'pipe', 'pipe']
+  })
+  const decoder = new FrameDecoder()
+  const e = {
+    child,
+    uri: pathToFileURL(file).href,
+    content: doc.text.toString(),
+    editorRevision: 0,
+    daemonRevision: 0,
+    nextId: 1,
+    /** @type {Map<number, (m: any) => void>} */
+    waiting: new Map(),
+    /** [hrtime, content] after every edit notification applied, while recording */
+    /** @type {Array<[string, string]>} */
+    seen: [],
+    recording: false,
+    send (/** @type {any} */ m) { child.stdin.write(encodeFrame(JSON.stringify({ jsonrpc: '2.0', ...m }))) },
+    request (/** @type {string} */ method, /** @type {any} */ params) {
+      const id = e.nextId++
+      return new Promise((resolve) => { e.waiting.set(id, resolve); e.send({ id, method, params }) })
+    }
+  }
+  child.stderr.on('data', () => {})
+  child.stdout.on('data', (/** @type {Buffer} */ chunk) => {
+    for (const f of decoder.push(chunk)) {
+      if (f.type !== 'message') continue
+      const m = JSON.parse(f.body)
+      if (m.method === 'edit' && m.params.revision === e.editorRevision) {
+        e.content = applyDelta(e.content, m.params.delta)
+        e.daemonRevision++
+        if (e.recording) e.seen.push([hr(), e.content])
+      } else if (m.method === undefined && e.waiting.has(m.id)) {
+        e.waiting.get(m.id)?.(m)
+        e.waiting.delete(m.id)
+      }
+    }
+  })
+  const answer = await e.request('open', { uri: e.uri, content: e.content })
+  if (answer.error) throw new Error(`W7: open refused: ${answer.error.message}`)
+  editor = e
+  return { content: e.content }
+}
+
 const handlers = {
   clock: async () => ({ hr: hr() }),
+  'editor-start': startEditor,
+  'editor-record': async () => {
+    editor.seen = []
+    editor.recording = true
+    return { content: editor.content }
+  },
+  /** Type a schedule through the editor client: [{ at, changes: [[from, to, insert]] }] in UTF-16 of the editor's text. */
+  'editor-type': async ({ schedule }) => {
+    const times = new Array(schedule.length)
+    const start = performance.now()
+    for (let i = 0; i < schedule.length; i++) {
+      const wait = start + schedule[i].at - performance.now()
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      // One edit per patch, as an editor sends one per change of its buffer.
+      times[i] = hr()
+      for (const [from, to, insert] of schedule[i].changes) {
+        const delta = [{ range: { start: positionOf(editor.content, from), end: positionOf(editor.content, to) }, replacement: insert }]
+        editor.content = editor.content.slice(0, from) + insert + editor.content.slice(to)
+        editor.editorRevision++
+        editor.send({ id: editor.nextId++, method: 'edit', params: { uri: editor.uri, revision: editor.daemonRevision, delta } })
+      }
+    }
+    return { times, content: editor.content }
+  },
+  'editor-status': async () => ({ content: editor?.content ?? null }),
+  /** Per keystroke, when this editor first showed it (as `results` does for the daemon). */
+  'editor-results': async ({ initial, keystrokes }) => {
+    editor.recording = false
+    const arrived = new Array(keystrokes.length).fill(null)
+    let state = initial
+    const states = []
+    const stateAfter = (/** @type {number} */ i) => {
+      while (states.length <= i) {
+        for (const [from, to, insert] of keystrokes[states.length]) state = state.slice(0, from) + insert + state.slice(to)
+        states.push(state)
+      }
+      return states[i]
+    }
+    let p = 0
+    let unmatched = 0
+    for (const [t, text] of editor.seen) {
+      let i = p
+      while (i < keystrokes.length && stateAfter(i) !== text) i++
+      if (i === keystrokes.length) { unmatched++; continue }
+      for (; p <= i; p++) arrived[p] = t
+    }
+    return { arrived, unmatched, changes: editor.seen.length }
+  },
   create: async ({ text }) => {
     const open = await daemon.swarmpad.create('w2', { text })
     doc = open.doc
@@ -165,6 +298,7 @@ const handlers = {
   },
   stop: async () => {
     setImmediate(async () => {
+      editor?.child.stdin.end()
       await raw?.close().catch(() => {})
       await daemon.close().catch(() => {})
       process.exit(0)

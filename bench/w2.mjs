@@ -27,6 +27,10 @@
 //
 // Reported: p50 and p99 over all samples (named in each row). --reps does not
 // apply: the sample counts are fixed (KEYS below) so W2 takes about a minute.
+//
+// W7 runs on W2's two devices after W2: the next keystrokes of the trace at
+// 30 chars/s typed through editor clients (editorSession below), next to
+// W2's 30 chars/s row of the same run.
 import createTestnet from 'hyperdht/testnet.js'
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -177,6 +181,40 @@ async function session (devices, mode, initial, keystrokes, at) {
 }
 
 /**
+ * W7: the same keystrokes through editor clients: A's editor sends each one
+ * to its `swarmpad client` (Teamtype's protocol over stdio, LSP framing),
+ * B's editor receives the `edit` notification from its own. Measured from
+ * A's write of the edit to B's read of the notification that shows it.
+ * @returns {Promise<number[]>} latencies in ms
+ */
+async function editorSession (devices, initial, keystrokes, at) {
+  const [a, b] = devices
+  for (const d of devices) {
+    const { content } = await d.call('editor-start')
+    if (content !== initial) throw new Error('W7: an editor did not open on the document\'s text')
+  }
+  await b.call('editor-record')
+  await b.call('record')
+  const schedule = keystrokes.map((changes, i) => ({ at: at[i], changes }))
+  const { times } = await a.call('editor-type', { schedule })
+  let final = initial
+  for (const k of keystrokes) final = applyChanges(final, k)
+  await waitFor(async () => (await b.call('editor-status')).content === final && (await a.call('status')).text === final, 'the other editor to show every keystroke')
+  const r = await b.call('editor-results', { initial, keystrokes })
+  if (process.env.BENCH_DEBUG) {
+    // Where the time goes: A's editor -> B's daemon (the change applied there), then -> B's editor.
+    const d = await b.call('results', { mode: 'doc', initial, keystrokes })
+    const toDaemon = keystrokes.map((_, i) => Number(BigInt(d.arrived[i]) - BigInt(times[i])) / 1e6)
+    const toEditor = keystrokes.map((_, i) => Number(BigInt(r.arrived[i]) - BigInt(d.arrived[i])) / 1e6)
+    console.error(`W7: editor -> other daemon p50 ${quantile(toDaemon, 0.5).toFixed(1)} ms, p99 ${quantile(toDaemon, 0.99).toFixed(1)} ms; that daemon -> its editor p50 ${quantile(toEditor, 0.5).toFixed(1)} ms, p99 ${quantile(toEditor, 0.99).toFixed(1)} ms`)
+  }
+  return keystrokes.map((_, i) => {
+    if (r.arrived[i] === null) throw new Error(`W7: keystroke ${i} was never seen as such in the other editor (${r.unmatched} unmatched of ${r.changes})`)
+    return Number(BigInt(r.arrived[i]) - BigInt(times[i])) / 1e6
+  })
+}
+
+/**
  * @param {number} n devices
  * @param {{ bootstrap: string, dir: string, flat: any, keys: number }} ctx
  */
@@ -216,7 +254,15 @@ async function measure (n, ctx) {
       .map((/** @type {any} */ t) => t.patches.map(([p, d, ins]) => [p, p + d, ins]))
     const steady = await session(devices, 'doc', text, next, next.map((_, i) => (i * 1000) / 30))
     const base = await session(devices, 'raw', '', next.map(() => []), next.map((_, i) => (i * 1000) / 30))
-    return { clown, steady, base, span: cadence.at[cadence.at.length - 1] / 1000 }
+    /** @type {number[] | null} */
+    let editor = null
+    if (n === 2) {
+      for (const k of next) text = applyChanges(text, k)
+      const after = ctx.flat.txns.slice(WINDOW_START + 2 * ctx.keys, WINDOW_START + 3 * ctx.keys)
+        .map((/** @type {any} */ t) => t.patches.map(([p, d, ins]) => [p, p + d, ins]))
+      editor = await editorSession(devices, text, after, after.map((_, i) => (i * 1000) / 30))
+    }
+    return { clown, steady, base, editor, span: cadence.at[cadence.at.length - 1] / 1000 }
   } finally {
     await Promise.all(devices.map((d) => d.stop().catch(() => {})))
   }
@@ -245,6 +291,15 @@ export async function run ({ counts = [2, 8], keys = KEYS } = {}) {
         const what = `keystroke -> applied at ${watchers === 1 ? 'the other daemon' : `each of ${watchers} other daemons`}, ${n} devices, ${label}, ${xs.length} samples`
         rows.push(row({ id: `${id}-p50`, name: `${what}: p50`, value: p50, unit: 'ms', baseline: `${baseline}: p50`, baselineValue: bp50, target: 'p50 <= 5 ms', pass: p50 <= 5, note: `max ${Math.max(...xs).toFixed(1)} ms` }))
         rows.push(row({ id: `${id}-p99`, name: `${what}: p99`, value: p99, unit: 'ms', baseline: `${baseline}: p99`, baselineValue: bp99, target: 'p99 < 16.7 ms', pass: p99 < 16.7 }))
+      }
+      if (m.editor !== null) {
+        // W7 next to W2 at 30 chars/s, same devices, same run.
+        const w2 = { p50: quantile(m.steady, 0.5), p99: quantile(m.steady, 0.99) }
+        const what = `keystroke sent by an editor client (Teamtype's protocol, \`swarmpad client\`) -> the \`edit\` notification at the other device's editor client, 2 devices, 30 chars/s, ${m.editor.length} samples`
+        for (const q of /** @type {Array<'p50' | 'p99'>} */ (['p50', 'p99'])) {
+          const v = quantile(m.editor, q === 'p50' ? 0.5 : 0.99)
+          rows.push(row({ id: `W7-${q}`, name: `${what}: ${q}`, value: v, unit: 'ms', baseline: `W2 (keystroke -> other daemon), 30 chars/s, same run: ${q}`, baselineValue: w2[q], target: `${q} <= W2 + 2 ms`, pass: v <= w2[q] + 2 }))
+        }
       }
     }
   } finally {
