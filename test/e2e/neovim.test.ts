@@ -5,7 +5,7 @@
 // (headless, driven over its RPC socket: keys are typed with feedkeys, as a
 // user types them). Skips with a reason when nvim or ../shared is missing.
 import { describe, expect, it } from 'vitest'
-import { execFileSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BIN, cliNet, logTail, waitFor, type CliDevice } from '../helpers/cli.js'
@@ -22,11 +22,20 @@ async function until(read: () => Promise<string>, expected: string, what: string
   })
 }
 
-/// The pid of the `swarmpad client` Neovim started.
+/// The pid of the `swarmpad client` Neovim started (from /proc: no `ps` needed).
 function clientPid(nvim: Neovim): number | null {
-  const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(nvim.child.pid)], { encoding: 'utf8' })
-  const line = out.split('\n').find((l) => /\bclient\b/.test(l))
-  return line === undefined ? null : Number(line.trim().split(/\s+/)[0])
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
+      if (ppid === nvim.child.pid && args.includes('client')) return Number(entry)
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return null
 }
 
 async function linkedFile(device: CliDevice, doc: string, text: string | null): Promise<string> {
