@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { alive, waitFor } from '../helpers/cli.js'
 import { InstalledNet, type Device } from './harness.js'
@@ -70,10 +70,17 @@ describe('acceptance: the installed command on several devices', () => {
     await net.share(ann, [bob, cid], 'notes', start)
     expect(await net.converge([ann, bob, cid], 'notes')).toBe(start)
 
-    // Ann and Bob change different lines at the same moment, each from the text it has.
-    await Promise.all([ann.ok(['write', 'notes', '-'], 'ONE (ann)\ntwo\nthree\n'), bob.ok(['write', 'notes', '-'], 'one\ntwo\nTHREE (bob)\n')])
+    // Ann and Bob save their synced copies at the same moment, each changing another line of
+    // the text both started from. (`write` replaces the text with the file as it is, so two
+    // concurrent writes of whole texts would undo each other; a save of a synced file merges.)
+    const files = [join(ann.dir, 'notes.txt'), join(bob.dir, 'notes.txt')] as const
+    await ann.ok(['sync', 'notes', files[0]])
+    await bob.ok(['sync', 'notes', files[1]])
+    await Promise.all([writeFile(files[0], 'ONE (ann)\ntwo\nthree\n'), writeFile(files[1], 'one\ntwo\nTHREE (bob)\n')])
     const both = 'ONE (ann)\ntwo\nTHREE (bob)\n'
     expect(await net.converge([ann, bob, cid], 'notes')).toBe(both)
+    await waitFor(async () => (await readFile(files[0], 'utf8')) === both && (await readFile(files[1], 'utf8')) === both, 'both synced files to hold both edits')
+    for (const [d, f] of [[ann, files[0]], [bob, files[1]]] as const) await d.ok(['unsync', 'notes', f])
 
     // Re-key: Cid is removed, Ann and Bob move to a successor under the same name.
     const oldKey = (JSON.parse(await ann.ok(['ls', '--json'])) as { documents: Array<{ name: string; key: string }> }).documents.find((d) => d.name === 'notes')!.key
