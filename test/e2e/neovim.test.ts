@@ -10,6 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BIN, cliNet, logTail, waitFor, type CliDevice } from '../helpers/cli.js'
 import { Neovim, neovimMissing, swarmpadShim } from '../helpers/nvim.js'
+import { browserUnavailable, launchBrowser, pageIdle, pageText } from '../helpers/browser.js'
 
 const missing = neovimMissing()
 if (missing !== null) console.log(`test/e2e/neovim.test.ts skipped: ${missing}`)
@@ -48,7 +49,7 @@ async function linkedFile(device: CliDevice, doc: string, text: string | null): 
 }
 
 describe.skipIf(missing !== null)('Neovim with the Teamtype plugin', () => {
-  it('two devices: typing both ways live, concurrent typing converges, remote cursors with names, emoji/CJK/combining positions, a 100 KB paste', async () => {
+  it('two devices: typing both ways live, concurrent typing converges, remote cursors with names, emoji/CJK/combining positions, a 100 KB paste, the other device'"'"'s page live both ways', async () => {
     const net = await cliNet()
     const ann = await net.device()
     const bob = await net.device()
@@ -77,6 +78,7 @@ describe.skipIf(missing !== null)('Neovim with the Teamtype plugin', () => {
     await b.keys('GoBob writes here<Esc>')
     await until(() => a.text(), 'first line, typed by Ann\nsecond line\nBob writes here\n', "Bob's typing in Ann's Neovim", 30_000, debug)
     expect(await ann.ok(['cat', 'notes'])).toBe('first line, typed by Ann\nsecond line\nBob writes here\n')
+
 
     // Remote cursors, with the members' names, in :TeamtypeInfo. (The
     // cursor moves along its line now and then while we wait: the plugin
@@ -145,6 +147,28 @@ describe.skipIf(missing !== null)('Neovim with the Teamtype plugin', () => {
     await until(() => ann.ok(['cat', 'notes']), afterPaste, "the paste in Ann's daemon", 30_000)
     await until(() => bob.ok(['cat', 'notes']), afterPaste, "the paste in Bob's daemon", 30_000)
     console.log(`neovim: Ann's keystrokes in Bob's Neovim after ${aToB.toFixed(0)} ms (first edit, cursors and all); final text ${final.length} units before the paste`)
+    // The page on Bob's device (Chromium, logged in as `swarmpad open` does):
+    // Ann's Neovim typing appears there without a reload, and the page's
+    // typing appears in both Neovims.
+    if (browserUnavailable() === null) {
+      const base = await ann.ok(['cat', 'notes'])
+      await until(() => bob.ok(['cat', 'notes']), base, "Bob's device to have Ann's text", 30_000, debug)
+      const login = await bob.api<{ url: string }>('POST', '/api/login', { doc: 'notes' })
+      const page = await (await launchBrowser('nvim-page')).newPage()
+      await page.goto(login.url)
+      await page.waitForURL(/\/doc\/notes$/)
+      await pageIdle(page)
+      expect(await pageText(page)).toBe(base)
+      await a.keys('ggIAnn in Neovim: <Esc>')
+      await until(() => pageText(page), 'Ann in Neovim: ' + base, "Ann's Neovim typing in Bob's page", 30_000, debug)
+      await page.click('.cm-content')
+      await page.keyboard.press('Control+Home')
+      await page.keyboard.type('page: ')
+      await pageIdle(page)
+      await until(() => a.text(), 'page: Ann in Neovim: ' + base, "the page's typing in Ann's Neovim", 30_000, debug)
+      await until(() => b.text(), 'page: Ann in Neovim: ' + base, "the page's typing in Bob's Neovim", 30_000, debug)
+      await page.close()
+    }
     await a.quit()
     await b.quit()
   }, 240_000)
