@@ -49,7 +49,7 @@ async function linkedFile(device: CliDevice, doc: string, text: string | null): 
 }
 
 describe.skipIf(missing !== null)('Neovim with the Teamtype plugin', () => {
-  it('two devices: typing both ways live, concurrent typing converges, remote cursors with names, emoji/CJK/combining positions, a 100 KB paste, the other device'"'"'s page live both ways', async () => {
+  it('two devices: typing both ways live, concurrent typing converges, remote cursors with names, emoji/CJK/combining positions, a 100 KB paste, the page of the other device live both ways', async () => {
     const net = await cliNet()
     const ann = await net.device()
     const bob = await net.device()
