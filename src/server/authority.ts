@@ -54,6 +54,19 @@ const UPDATES_CHUNK_BYTES = 1024 * 1024
 const REMOTE_CLIENT = '~remote'
 const LOCAL_CLIENT = '~local'
 
+/// The tag of an edit a tab made, carried on the document's change event.
+interface TabEdit {
+  authority: DocAuthority
+  clientID: string
+  seq: number
+  /// Filled in by the change event: the entry the edit became.
+  entry: Entry | null
+}
+
+function isTabEdit(v: unknown): v is TabEdit {
+  return typeof v === 'object' && v !== null && 'authority' in v && 'clientID' in v && 'seq' in v
+}
+
 /// One accepted update in the authority's order.
 interface Entry {
   changes: ChangeSet
@@ -100,8 +113,6 @@ export class DocAuthority {
   private readonly refuseThrough = new Map<string, number>()
   private readonly lastDurable = new Map<string, Promise<void>>()
   /// Set while this authority edits the document for a tab.
-  private attributing: { clientID: string; seq: number } | null = null
-  private lastEntry: Entry | null = null
   private history: DocumentHistory | null = null
   private members: Member[] = []
   private membersLoaded: Promise<void> | null = null
@@ -322,20 +333,15 @@ export class DocAuthority {
       return
     }
     const before = this.doc.localClock
-    this.attributing = { clientID, seq }
-    this.lastEntry = null
-    let result: ReturnType<SwarmDocument['edit']>
-    try {
-      result = this.doc.edit(changes)
-    } finally {
-      this.attributing = null
-    }
+    // The tag rides on the document's change event (as a Yjs transaction
+    // origin does), which fills in the entry it made.
+    const tag: TabEdit = { authority: this, clientID, seq, entry: null }
+    const result = this.doc.edit(changes, this.doc.version, { tag })
     const after = this.doc.localClock
     // Synchronously, before the block can be durable: see EditJournal.
     this.journal.record(clientID, seq, before, after)
     this.noteSeq(clientID, seq)
-    const entry = this.lastEntry as Entry | null
-    this.lastEntry = null
+    const entry = tag.entry as Entry | null
     if (entry === null) return // edit() found nothing to change
     this.nonDurable++
     this.scheduleStatus()
@@ -372,14 +378,14 @@ export class DocAuthority {
   }
 
   private changed(c: DocumentChange): void {
-    const attr = this.attributing
+    const tag = isTabEdit(c.tag) && c.tag.authority === this ? c.tag : null
     const entry: Entry =
-      attr !== null
-        ? { changes: c.changes, clientID: attr.clientID, seq: attr.seq, durable: false }
+      tag !== null
+        ? { changes: c.changes, clientID: tag.clientID, seq: tag.seq, durable: false }
         : { changes: c.changes, clientID: c.origin === 'remote' ? REMOTE_CLIENT : LOCAL_CLIENT, seq: -1, durable: true }
-    if (attr !== null) this.lastEntry = entry
+    if (tag !== null) tag.entry = entry
     this.append(entry)
-    if (attr === null) this.scheduleStatus()
+    if (tag === null) this.scheduleStatus()
   }
 
   private append(entry: Entry): void {

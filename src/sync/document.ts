@@ -28,6 +28,9 @@ export interface DocumentChange {
   version: number
   changes: ChangeSet
   origin: ChangeOrigin
+  /// What the caller of edit() passed as `tag` (local changes only), like a
+  /// Yjs transaction origin: who made the edit, for those listening.
+  tag?: unknown
 }
 
 export interface EditResult {
@@ -558,7 +561,7 @@ export class SwarmDocument extends Resource {
   /// Changes against an older version are rebased over what happened since
   /// (up to MAX_REBASE_VERSIONS back). The text changes at once; `durable`
   /// resolves when the block holding the edit is in this device's log.
-  edit(changes: readonly TextChange[] | ChangeSet, baseVersion: number = this.versionValue): EditResult {
+  edit(changes: readonly TextChange[] | ChangeSet, baseVersion: number = this.versionValue, opts: { tag?: unknown } = {}): EditResult {
     this.assertWritable()
     if (!Number.isInteger(baseVersion) || baseVersion > this.versionValue || baseVersion < this.firstVersion) {
       throw new SwarmpadError('STALE_VERSION', `Version ${baseVersion} is not between ${this.firstVersion} and ${this.versionValue}`)
@@ -582,7 +585,7 @@ export class SwarmDocument extends Resource {
     }
 
     const durable = this.queueLocal(cs)
-    this.advance(cs, 'local')
+    this.advance(cs, 'local', opts.tag)
     return { version: this.versionValue, changes: cs, durable }
   }
 
@@ -685,7 +688,7 @@ export class SwarmDocument extends Resource {
     return this.history[version - this.firstVersion]!.length
   }
 
-  private advance(cs: ChangeSet, origin: ChangeOrigin): void {
+  private advance(cs: ChangeSet, origin: ChangeOrigin, tag?: unknown): void {
     this.textValue = cs.apply(this.textValue)
     this.history.push(cs)
     this.versionValue++
@@ -695,7 +698,7 @@ export class SwarmDocument extends Resource {
       this.history.splice(0, drop)
       this.firstVersion += drop
     }
-    this.emit('change', { version: this.versionValue, changes: cs, origin } satisfies DocumentChange)
+    this.emit('change', { version: this.versionValue, changes: cs, origin, ...(tag !== undefined ? { tag } : {}) } satisfies DocumentChange)
   }
 
   // --- positions that survive concurrent edits (for cursors) ---
