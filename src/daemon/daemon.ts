@@ -55,7 +55,7 @@ export interface FailedDocument {
 export class Daemon extends Resource {
   readonly options: DaemonOptions
   readonly paths: ReturnType<typeof rootPaths> & { mirrors: string; profile: string; session: string }
-  /// The secret every request needs; kept across restarts (session.json).
+  /// The command's secret (daemon.json); new at every start.
   token = ''
   readonly started = Date.now()
   swarmpad!: Swarmpad
@@ -153,7 +153,7 @@ export class Daemon extends Resource {
     // page's origin (and the credential it keeps there) stays the same. The
     // command's token is new at every start (the page has its own
     // credential, also new at every start: see server/http.ts).
-    const session = await readDaemonSession(this.paths.session, () => randomBytes(32).toString('base64url'))
+    const session = await readDaemonSession(this.paths.session)
     this.token = randomBytes(32).toString('base64url')
     const hub = new CollabHub(this.swarmpad, { peers: pagePeers(this.network), invites: pageInvites(this.invites), remover: pageRemover(this.members) })
     this.hub = this.own(hub)
@@ -184,7 +184,7 @@ export class Daemon extends Resource {
     // Closed before the server: every editor's socket ends after the last answer.
     this.editors = this.own(editors)
     // Unchanged since the last run (the usual restart): no write.
-    const sessionSaved = writeDaemonSession(this.paths.session, { token: this.token, port: server.port })
+    const sessionSaved = writeDaemonSession(this.paths.session, { port: server.port })
 
     this.info = {
       format: 1,

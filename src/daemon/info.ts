@@ -68,24 +68,22 @@ export async function removeDaemonInfo(path: string, pid: number): Promise<void>
   await unlink(path).catch(() => {})
 }
 
-/// What a daemon keeps across restarts: the port, so the page's origin stays
-/// the same. `session.json`, mode 0600. (`token` is the last run's command
-/// token, kept only for the file format; a new one is made at every start.)
+/// What a daemon keeps across restarts: the port, so the page's origin (and
+/// the credential it keeps there) stays the same. `session.json`, mode 0600.
+/// (Older versions also kept their token there; it is ignored.)
 export interface DaemonSession {
-  token: string
   port: number | null
 }
 
-/// The kept session, or a fresh token when there is none (or it is damaged).
-export async function readDaemonSession(path: string, fresh: () => string): Promise<DaemonSession> {
+/// The last run's session (port null when there is none, or it is damaged).
+export async function readDaemonSession(path: string): Promise<DaemonSession> {
   try {
     const x = JSON.parse(await readFile(path, 'utf8')) as Partial<DaemonSession>
-    const port = Number.isInteger(x.port) && (x.port as number) > 0 && (x.port as number) <= 65535 ? (x.port as number) : null
-    if (typeof x.token === 'string' && /^[A-Za-z0-9_-]{32,}$/.test(x.token)) return { token: x.token, port }
+    if (Number.isInteger(x.port) && (x.port as number) > 0 && (x.port as number) <= 65535) return { port: x.port as number }
   } catch {
-    // none yet, or damaged: start a new session
+    // none yet, or damaged
   }
-  return { token: fresh(), port: null }
+  return { port: null }
 }
 
 export async function writeDaemonSession(path: string, session: DaemonSession): Promise<void> {

@@ -2,9 +2,8 @@
 // folder): JSON-RPC in and out, its open files, its limits. Messages are
 // handled strictly in order; an `open` that reads the disk holds up the ones
 // behind it.
-import { realpath } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { resolveLinks } from '../storage/paths.js'
 import type { OpenDocument } from '../swarmpad.js'
 import type { PeerSource } from '../server/peers.js'
 import { errorMessage } from '../errors.js'
@@ -337,12 +336,5 @@ export class EditorConnection implements SessionHost {
 
 /// `path` with symbolic links resolved (the file itself may not exist yet).
 async function resolvedPath(path: string): Promise<string> {
-  try {
-    return await realpath(path)
-  } catch {}
-  try {
-    return join(await realpath(dirname(path)), basename(path))
-  } catch {
-    return path
-  }
+  return (await resolveLinks(path)) ?? path
 }

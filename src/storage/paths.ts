@@ -1,5 +1,6 @@
 import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { realpath } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
 
 /// The storage root: `--home`, else $SWARMPAD_HOME, else
 /// $XDG_DATA_HOME/swarmpad, else ~/.local/share/swarmpad.
@@ -20,5 +21,19 @@ export function rootPaths(home: string) {
     lock: join(home, 'swarmpad.pid'),
     daemon: join(home, 'daemon.json'),
     log: join(home, 'daemon.log')
+  }
+}
+
+/// An absolute `path` with symbolic links resolved; when the file does not
+/// exist (yet), its folder's links are resolved. Null when the folder does
+/// not exist either.
+export async function resolveLinks(path: string): Promise<string | null> {
+  try {
+    return await realpath(path)
+  } catch {}
+  try {
+    return join(await realpath(dirname(path)), basename(path))
+  } catch {
+    return null
   }
 }

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander'
-import { realpath } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { dirname } from 'node:path'
 import { Context } from '../context.js'
+import { resolveLinks } from '../../storage/paths.js'
 import { absolute, checkDocArg } from '../input.js'
 import { lines, printJson } from '../output.js'
 import { SwarmpadError } from '../../errors.js'
@@ -32,12 +32,7 @@ export function register(program: Command): void {
 /// The absolute path with symlinks resolved (the file itself may not exist yet).
 export async function resolveFile(file: string): Promise<string> {
   const path = absolute(file)
-  try {
-    return await realpath(path)
-  } catch {}
-  try {
-    return join(await realpath(dirname(path)), basename(path))
-  } catch {
-    throw SwarmpadError.badArgument(`${dirname(path)} does not exist; check the path of ${file}`)
-  }
+  const resolved = await resolveLinks(path)
+  if (resolved === null) throw SwarmpadError.badArgument(`${dirname(path)} does not exist; check the path of ${file}`)
+  return resolved
 }
