@@ -15,6 +15,8 @@ import { writeProfile } from './profile.js'
 import { defaultColor, durationMs, INVITE_EXPIRY, JOIN_TIMEOUT, type Checked } from '../values.js'
 import type { FileMirror, MirrorStart } from './mirror.js'
 import type { Daemon } from './daemon.js'
+import type { Member } from '../doc/membership.js'
+import { projectMembers } from '../doc/member-projection.js'
 
 /// What `ls`, `status` and `GET /api/doc` say about a document.
 export interface DocumentSummary {
@@ -388,7 +390,7 @@ async function summary(daemon: Daemon, open: OpenDocument): Promise<DocumentSumm
     length: doc.text.length,
     writable: doc.writable,
     members: members.length,
-    online: onlineWriters(daemon, open)?.size ?? null,
+    online: onlineMembers(daemon, open, members),
     sync: documentSync(daemon, open),
     ...(doc.interruptReason ? { error: doc.interruptReason } : {})
   }
@@ -417,10 +419,12 @@ function documentSync(daemon: Daemon, open: OpenDocument): DocumentSummary['sync
   }
 }
 
-/// Writer keys (hex) of the other members online in a document now.
-function onlineWriters(daemon: Daemon, open: OpenDocument): Set<string> | null {
+/// The other members online in a document now (the membership projection's
+/// count, as the page and `swarmpad members` show them); null off the network.
+function onlineMembers(daemon: Daemon, open: OpenDocument, members: Member[]): number | null {
   try {
-    return new Set(daemon.network.presence(open.doc).online().map((p) => p.writerKey))
+    const online = daemon.network.presence(open.doc).onlineDevices()
+    return projectMembers(members, open.doc.writerKey, online).members.filter((m) => m.online && !m.self).length
   } catch {
     return null
   }

@@ -214,22 +214,20 @@ export class Daemon extends Resource {
   }
 
   /// Online from the network's presence channel (bound to the connection and
-  /// checked against membership); last seen from the swarm's connections.
+  /// checked against membership), the same devices the page and the cursors
+  /// count; last seen from it too, else from the swarm's connections.
   private presenceSource(connections: SwarmPresence): PresenceSource {
-    return {
-      status: (docKey, member) => {
-        const open = this.swarmpad.documents.find((d) => b4a.equals(d.doc.key, docKey))
-        const seen = connections.status(docKey, member)
-        if (!open) return seen
-        try {
-          const hex = b4a.toString(member.writerKey, 'hex')
-          const peer = this.network.presence(open.doc).peers().find((p) => p.writerKey === hex)
-          if (peer?.online) return { online: true, lastSeen: Date.now() }
-          return { online: false, lastSeen: seen?.lastSeen ?? null }
-        } catch {
-          return seen
-        }
+    const presenceOf = (docKey: Uint8Array) => {
+      const open = this.swarmpad.documents.find((d) => b4a.equals(d.doc.key, docKey))
+      try {
+        return open ? this.network.presence(open.doc) : null
+      } catch {
+        return null // not joined on the network
       }
+    }
+    return {
+      onlineDevices: (docKey) => presenceOf(docKey)?.onlineDevices() ?? new Set(),
+      lastSeen: (docKey, deviceHex) => presenceOf(docKey)?.lastSeen(deviceHex) ?? connections.lastSeen(docKey, deviceHex)
     }
   }
 

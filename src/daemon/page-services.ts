@@ -13,18 +13,25 @@ import { OFFLINE, type PeerSource, type RemotePresence, type SyncStatus } from '
 const keyOf = (doc: SwarmDocument) => b4a.toString(doc.key, 'hex')
 
 /// Presence and sync status of the network's joined documents.
+///
+/// The network attaches to the Swarmpad before the page's hub (the daemon
+/// makes it first, and services are told in the order they attached), so a
+/// document's presence exists by the time its authority watches it.
 export function pagePeers(net: Pick<Network, 'presence' | 'documentStatus' | 'setCursor' | 'on' | 'off'>): PeerSource {
   const presenceOf = (doc: SwarmDocument) => {
     try {
       return net.presence(doc)
     } catch {
-      return null // not (yet, or no longer) joined on the network
+      return null // not joined on the network (no longer, or never: it closed)
     }
   }
   return {
     available: true,
     presence(doc): RemotePresence[] {
       return presenceOf(doc)?.peers() ?? []
+    },
+    onlineDevices(doc) {
+      return presenceOf(doc)?.onlineDevices() ?? new Set()
     },
     status(doc): SyncStatus {
       try {
@@ -43,21 +50,10 @@ export function pagePeers(net: Pick<Network, 'presence' | 'documentStatus' | 'se
     },
     watch(doc, onPresence, onStatus) {
       const key = keyOf(doc)
-      let presence: ReturnType<typeof presenceOf> = null
-      const attach = () => {
-        if (presence !== null) return
-        presence = presenceOf(doc)
-        presence?.on('update', onPresence)
-      }
-      attach()
-      // The network joins a document when it opens; if the page's authority
-      // got there first, attach on the first status event.
+      const presence = presenceOf(doc)
+      presence?.on('update', onPresence)
       const onNetStatus = (s: { key: string }) => {
         if (s.key === key) onStatus()
-        if (presence === null) {
-          attach()
-          if (presence !== null) onPresence()
-        }
       }
       net.on('status', onNetStatus)
       return () => {

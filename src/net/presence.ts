@@ -5,6 +5,7 @@ import Protomux, { type ProtomuxChannel, type ProtomuxMessage } from 'protomux'
 import type { SwarmConnection } from 'hyperswarm'
 import type { SwarmDocument, DocumentChange } from '../sync/document.js'
 import type { Member } from '../doc/membership.js'
+import { projectMembers, type MemberProjection } from '../doc/member-projection.js'
 import { MAX_COLOR_LENGTH, MAX_NAME_LENGTH } from '../limits.js'
 
 // Presence: who else has a document open, with their name, colour and cursor.
@@ -177,8 +178,9 @@ export class DocumentPresence extends EventEmitter {
   readonly discoveryKey: Buffer
   readonly writerKey: Buffer
   private readonly entries = new Map<string, PresenceEntry>()
-  /// writer hex -> member, refreshed when the membership changes.
-  private members = new Map<string, Member>()
+  /// The membership, refreshed when it changes; shown through projection().
+  private members: Member[] = []
+  private shown: MemberProjection
   /// Device keys (hex) of active members: they may receive our presence.
   memberDevices = new Set<string>()
   /// This device's cursor as relative positions.
@@ -193,6 +195,7 @@ export class DocumentPresence extends EventEmitter {
     this.doc = doc
     this.discoveryKey = doc.discoveryKey
     this.writerKey = doc.writerKey
+    this.shown = projectMembers([], this.writerKey, new Set())
     this.onChange = () => this.recompute()
     this.onMembers = () => void this.refreshMembers()
     doc.on('change', this.onChange)
@@ -205,8 +208,9 @@ export class DocumentPresence extends EventEmitter {
       if (this.closed || this.doc.closingOrClosed) return
       try {
         const members = await this.doc.members()
-        this.members = new Map(members.map((m) => [b4a.toString(m.key, 'hex'), m]))
+        this.members = members
         this.memberDevices = new Set(members.filter((m) => m.device !== null).map((m) => b4a.toString(m.device!, 'hex')))
+        this.emitUpdate()
       } catch {
         // The document is closing; keep the last membership.
       }
@@ -217,32 +221,62 @@ export class DocumentPresence extends EventEmitter {
 
   /// This device's own member record (name, colour), if it is a member.
   self(): Member | undefined {
-    return this.members.get(b4a.toString(this.writerKey, 'hex'))
+    return this.members.find((m) => b4a.equals(m.key, this.writerKey))
+  }
+
+  /// The members as shown, with who is online (src/doc/member-projection.ts):
+  /// what the page, `swarmpad members` and the cursors show.
+  projection(): MemberProjection {
+    return this.shown
+  }
+
+  /// Device keys (hex) with a live presence in this document: the network's
+  /// one notion of "online".
+  onlineDevices(): Set<string> {
+    const out = new Set<string>()
+    for (const e of this.entries.values()) if (e.online) out.add(e.device)
+    return out
+  }
+
+  /// When a presence last arrived from `deviceHex` (ms), null when never while open.
+  lastSeen(deviceHex: string): number | null {
+    let best: number | null = null
+    for (const e of this.entries.values()) if (e.device === deviceHex && (best === null || e.lastSeen > best)) best = e.lastSeen
+    return best
   }
 
   /// Whether writer `writerKey` is an active member whose declared device is
-  /// `device`: the only presences we accept.
+  /// `device` (and no other member's): the only presences we accept.
   accepts(writerKey: Uint8Array, device: Uint8Array): boolean {
-    const m = this.members.get(b4a.toString(writerKey, 'hex'))
-    return m !== undefined && !m.removed && m.device !== null && b4a.equals(m.device, device) && !b4a.equals(writerKey, this.writerKey)
+    const m = this.shown.byKey(b4a.toString(writerKey, 'hex'))
+    return m !== undefined && !m.self && m.device !== null && b4a.equals(m.device, device)
   }
 
-  /// Every peer seen while the document is open (offline ones too).
+  /// Every peer seen while the document is open (offline ones too), named
+  /// and coloured as the projection shows the member.
   peers(): PresencePeer[] {
-    return [...this.entries.values()].map((e) => ({
-      writerKey: b4a.toString(e.writerKey, 'hex'),
-      device: e.device,
-      name: e.name,
-      color: e.color,
-      anchor: e.online ? e.anchor : null,
-      head: e.online ? e.head : null,
-      online: e.online
-    }))
+    return [...this.entries.values()].map((e) => {
+      const writerKey = b4a.toString(e.writerKey, 'hex')
+      const m = this.shown.byKey(writerKey)
+      return {
+        writerKey,
+        device: e.device,
+        name: m?.name ?? e.name,
+        color: m?.color ?? e.color,
+        anchor: e.online ? e.anchor : null,
+        head: e.online ? e.head : null,
+        online: e.online
+      }
+    })
   }
 
   /// Peers that are online now.
   online(): PresencePeer[] {
     return this.peers().filter((p) => p.online)
+  }
+
+  private reproject(): void {
+    this.shown = projectMembers(this.members, this.writerKey, this.onlineDevices())
   }
 
   /// Apply an accepted message from `connection`.
@@ -355,6 +389,7 @@ export class DocumentPresence extends EventEmitter {
   }
 
   private emitUpdate(): void {
+    this.reproject()
     if (this.listenerCount('update') > 0) this.emit('update', this.peers())
   }
 }

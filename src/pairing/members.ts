@@ -5,9 +5,10 @@
 // that the last owner stays. This module only reads it and asks for changes.
 import b4a from 'b4a'
 import { shownColor } from '../doc/member-view.js'
+import { projectMembers, type ProjectedMember } from '../doc/member-projection.js'
 import { SwarmpadError } from '../errors.js'
 import type { Swarmpad } from '../swarmpad.js'
-import { activeMembers, type Member } from '../doc/membership.js'
+import type { Member } from '../doc/membership.js'
 import { formatKey } from '../storage/keys.js'
 import type { Role } from '../doc/blocks.js'
 import type { PresenceSource } from './presence.js'
@@ -18,13 +19,16 @@ export interface MemberInfo {
   /// The member's writer key in this document (z32) and its short form.
   key: string
   shortKey: string
+  /// As the page shows it (src/doc/member-projection.ts): their own name or
+  /// a short form of their key, with the key's start when two show the same.
   name: string
   /// `#rrggbb`; a colour derived from the key when the member chose none.
   color: string
   role: Role
   /// True for this device.
   self: boolean
-  /// The swarm key its presence comes from, as it declared (z32), or null.
+  /// The swarm key its presence comes from, as it declared (z32), or null
+  /// (none declared, or declared by several members: it vouches for none).
   device: string | null
   online: boolean
   /// ms since the epoch; null when never seen by this device.
@@ -53,21 +57,16 @@ export class Members {
   async list(docNameOrKey: string): Promise<MemberInfo[]> {
     const entry = this.swarmpad.library.resolve(docNameOrKey)
     const { doc } = await this.swarmpad.open(entry.name)
-    const members = activeMembers(await doc.membership())
-    // A device key is what presence is matched by; one claimed by several
-    // members (copied from another's profile) vouches for none of them.
-    const claims = new Map<string, number>()
-    for (const m of members) if (m.device) claims.set(b4a.toString(m.device, 'hex'), (claims.get(b4a.toString(m.device, 'hex')) ?? 0) + 1)
-    const infos = members.map((m) => this.info(doc.key, doc.writerKey, m.device && (claims.get(b4a.toString(m.device, 'hex')) ?? 0) > 1 ? { ...m, device: null } : m))
-    return infos.sort((a, b) => (a.role === b.role ? 0 : a.role === 'owner' ? -1 : 1))
+    const membership = await doc.membership()
+    return this.project(doc.key, doc.writerKey, membership.members).members.map((m) => this.info(doc.key, m))
   }
 
   /// This device's member record in a document, or null when it is not a member (a reader, or removed).
   async whoami(docNameOrKey: string): Promise<MemberInfo | null> {
     const entry = this.swarmpad.library.resolve(docNameOrKey)
     const { doc } = await this.swarmpad.open(entry.name)
-    const self = await doc.self()
-    return self ? this.info(doc.key, doc.writerKey, self) : null
+    const self = this.project(doc.key, doc.writerKey, (await doc.membership()).members).self
+    return self ? this.info(doc.key, self) : null
   }
 
   /// Set this device's name (and colour) in a document: a profile block.
@@ -79,8 +78,9 @@ export class Members {
     const color = profile.color ?? shownColor(self)
     const device = this.options.deviceKey ? b4a.from(this.options.deviceKey) : self.device
     await doc.setProfile({ name: profile.name, color, device })
-    const updated = await doc.self()
-    return this.info(doc.key, doc.writerKey, updated ?? self)
+    const shown = this.project(doc.key, doc.writerKey, (await doc.membership()).members).self
+    if (shown === undefined) throw new SwarmpadError('NOT_WRITABLE', `this device was removed from "${entry.name}"`)
+    return this.info(doc.key, shown)
   }
 
   /// Remove a member (by key, unique key prefix or name). Owners only, and
@@ -101,20 +101,23 @@ export class Members {
     return { removed: formatKey(target.key), rekey: null }
   }
 
-  private info(docKey: Uint8Array, selfKey: Uint8Array, m: Member): MemberInfo {
-    const self = b4a.equals(m.key, selfKey)
+  private project(docKey: Uint8Array, selfKey: Uint8Array, members: readonly Member[]) {
+    return projectMembers(members, selfKey, this.options.presence?.onlineDevices(docKey) ?? new Set())
+  }
+
+  private info(docKey: Uint8Array, m: ProjectedMember): MemberInfo {
     const key = formatKey(m.key)
-    const status = self ? { online: true, lastSeen: Date.now() } : (this.options.presence?.status(docKey, { writerKey: m.key, device: m.device }) ?? null)
+    const lastSeen = m.online ? Date.now() : m.deviceHex === null ? null : (this.options.presence?.lastSeen(docKey, m.deviceHex) ?? null)
     return {
       key,
       shortKey: key.slice(0, SHORT_KEY_LENGTH),
       name: m.name,
-      color: shownColor(m),
+      color: m.color,
       role: m.role,
-      self,
+      self: m.self,
       device: m.device ? formatKey(m.device) : null,
-      online: status?.online ?? false,
-      lastSeen: status?.lastSeen ?? null
+      online: m.online,
+      lastSeen
     }
   }
 }

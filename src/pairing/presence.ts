@@ -1,23 +1,20 @@
-// Whether a member's device is online and when it was last seen.
+// Which devices are online in a document and when one was last seen: the
+// input of the membership projection (src/doc/member-projection.ts), which
+// decides who is online.
 //
 // The network layer knows best (its presence channel is bound to each
-// connection's remote key and checked against membership); anything that
-// implements PresenceSource can be given to Members. SwarmPresence is a
-// small default that looks at a Hyperswarm's connections only.
+// connection's remote key and checked against membership: the daemon gives
+// Members that); anything that implements PresenceSource can be given to
+// Members. SwarmPresence is a small default that looks at a Hyperswarm's
+// connections only (tests of pairing without a Network).
 import b4a from 'b4a'
 import type { EventEmitter } from 'node:events'
 
-export interface PresenceStatus {
-  online: boolean
-  /// ms since the epoch; now when online, null when never seen.
-  lastSeen: number | null
-}
-
 export interface PresenceSource {
-  /// The status of a member's device in a document: `writerKey` is its key in
-  /// the document, `device` the swarm key it declared in its profile (null
-  /// when it declared none). Null when unknown.
-  status(docKey: Uint8Array, member: { writerKey: Uint8Array; device: Uint8Array | null }): PresenceStatus | null
+  /// Device (swarm) keys (hex) online in a document now.
+  onlineDevices(docKey: Uint8Array): ReadonlySet<string>
+  /// When device `deviceHex` was last seen online (ms since the epoch), null when never.
+  lastSeen(docKey: Uint8Array, deviceHex: string): number | null
 }
 
 /// The parts of a swarm connection SwarmPresence uses.
@@ -56,11 +53,12 @@ export class SwarmPresence implements PresenceSource {
     })
   }
 
-  status(_docKey: Uint8Array, member: { writerKey: Uint8Array; device: Uint8Array | null }): PresenceStatus | null {
-    if (member.device === null) return null
-    const id = b4a.toString(member.device, 'hex')
-    if (this.open.has(id)) return { online: true, lastSeen: this.now() }
-    return { online: false, lastSeen: this.seen.get(id) ?? null }
+  onlineDevices(_docKey: Uint8Array): ReadonlySet<string> {
+    return new Set(this.open.keys())
+  }
+
+  lastSeen(_docKey: Uint8Array, deviceHex: string): number | null {
+    return this.open.has(deviceHex) ? this.now() : (this.seen.get(deviceHex) ?? null)
   }
 
   close(): void {

@@ -5,10 +5,10 @@ import { membersInfo, presencePeers } from './member-lists.js'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { ChangeSet } from '@codemirror/state'
-import b4a from 'b4a'
 import type { OpenDocument } from '../swarmpad.js'
 import type { DocumentChange, SwarmDocument } from '../sync/document.js'
 import type { Member } from '../doc/membership.js'
+import { projectMembers, type MemberProjection } from '../doc/member-projection.js'
 import { errorMessage, SwarmpadError, type ErrorCode } from '../errors.js'
 import { EditJournal } from './journal.js'
 import { DocumentHistory } from './history.js'
@@ -501,14 +501,15 @@ export class DocAuthority {
   private sendPresence(tab: Tab): void {
     if (!tab.ready || tab.closed) return
     const others = [...this.tabs].filter((t) => t !== tab && t.cursor !== null).map((t) => ({ clientID: t.clientID, cursor: t.cursor! }))
-    const peers = presencePeers(this.members, this.hub.peers.presence(this.doc), others, this.selfMember())
+    const peers = presencePeers(this.projection(), this.hub.peers.presence(this.doc), others)
     tab.conn.send({ type: 'presence', doc: tab.ref, version: this.version, peers })
   }
 
   // --- members and status ---
 
-  private selfMember(): Member | undefined {
-    return this.members.find((m) => b4a.equals(m.key, this.doc.writerKey))
+  /// The members as every part of swarmpad shows them, online from the network.
+  private projection(): MemberProjection {
+    return projectMembers(this.members, this.doc.writerKey, this.hub.peers.onlineDevices(this.doc))
   }
 
   private refreshMembers(): Promise<void> {
@@ -524,8 +525,7 @@ export class DocAuthority {
   }
 
   private membersInfo(): { members: MemberInfo[]; canManage: boolean } {
-    const online = new Set(this.hub.peers.presence(this.doc).filter((p) => p.online).map((p) => p.writerKey))
-    return membersInfo(this.members, this.doc.writerKey, online, this.doc.writable)
+    return membersInfo(this.projection(), this.doc.writable)
   }
 
   private async sendMembers(tab: Tab): Promise<void> {

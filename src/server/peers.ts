@@ -5,6 +5,9 @@ import type { SyncState } from './protocol.js'
 export interface RemotePresence {
   /// The member's writer key (hex).
   writerKey: string
+  /// The device (swarm) key (hex) it arrived from.
+  device: string
+  /// As the membership projection shows the member (src/doc/member-projection.ts).
   name: string
   color: string
   anchor: number | null
@@ -26,6 +29,9 @@ export interface SyncStatus {
 export interface PeerSource {
   readonly available: boolean
   presence(doc: SwarmDocument): RemotePresence[]
+  /// Device keys (hex) online in the document: the one notion of "online",
+  /// given to projectMembers() (src/doc/member-projection.ts).
+  onlineDevices(doc: SwarmDocument): ReadonlySet<string>
   status(doc: SwarmDocument): SyncStatus
   setCursor(doc: SwarmDocument, cursor: { anchor: number; head: number } | null): void
   /// Calls `onPresence` / `onStatus` when they change; returns the unsubscribe.
@@ -38,6 +44,7 @@ export const OFFLINE: SyncStatus = { state: 'offline', label: 'offline', peers: 
 export const noPeers: PeerSource = {
   available: false,
   presence: () => [],
+  onlineDevices: () => new Set(),
   status: () => OFFLINE,
   setCursor: () => {},
   watch: () => () => {}

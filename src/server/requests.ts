@@ -2,7 +2,7 @@ import type { DocAuthority } from './authority.js'
 import type { Tab } from './connection.js'
 import { memberColor, memberName } from '../values.js'
 import b4a from 'b4a'
-import { shownColor, shownName } from '../doc/member-view.js'
+import { projectMembers } from '../doc/member-projection.js'
 import { SwarmpadError } from '../errors.js'
 import { type ClientMessage, type ServerMessage } from './protocol.js'
 
@@ -33,16 +33,9 @@ export async function answerRequest(authority: DocAuthority, tab: Tab, msg: Clie
       const h = authority.historyOf()
       const { count, first, points } = await h.timeline()
       const membership = await doc.membership()
-      const members = membership.members.map((m) => ({
-        key: b4a.toString(m.key, 'hex'),
-        n: m.n,
-        name: shownName(m),
-        color: shownColor(m),
-        role: m.role,
-        clientId: m.clientId,
-        online: false,
-        self: b4a.equals(m.key, doc.writerKey)
-      }))
+      // Removed members too: their edits are in the history. Online does not apply.
+      const shown = projectMembers(membership.members, doc.writerKey, new Set())
+      const members = [...shown.members, ...shown.removed].map((m) => ({ key: m.hex, n: m.n, name: m.name, color: m.color, role: m.role, clientId: m.clientId, online: false, self: m.self }))
       return { type: 'history', doc: tab.ref, rid: msg.rid, count, first, points, members }
     }
     case 'history-at': {

@@ -56,6 +56,7 @@ async function rig(limits: Partial<{ rate: number; burst: number; backlog: numbe
   const peers: PeerSource = {
     available: true,
     presence: () => presence.map((p) => ({ ...p })),
+    onlineDevices: () => new Set(presence.filter((p) => p.online).map((p) => p.device)),
     status: () => ({ state: 'offline', label: 'offline', peers: 0 }),
     setCursor: (_doc, cursor) => {
       // Every cursor published is inside the document, when it is published.
@@ -271,7 +272,7 @@ describe('editor protocol (in process, real document)', () => {
             r.presence.length = 0
             for (let k = rng.int(0, 3); k > 0; k--) {
               const at = rng.int(0, len + 5) // offsets may be stale: past the end
-              r.presence.push({ writerKey: `peer${k}`, name: `Peer ${k}`, color: '#123456', anchor: rng.bool(0.8) ? at : null, head: at, online: rng.bool(0.9) })
+              r.presence.push({ writerKey: `peer${k}`, device: `device${k}`, name: `Peer ${k}`, color: '#123456', anchor: rng.bool(0.8) ? at : null, head: at, online: rng.bool(0.9) })
             }
             r.notifyPresence()
             break
@@ -377,7 +378,7 @@ describe('editor protocol (in process, real document)', () => {
       }
     })
     const hub = new EditorHub({
-      peers: { available: false, presence: () => [], status: () => ({ state: 'offline', label: 'offline', peers: 0 }), setCursor: () => {}, watch: () => () => {} },
+      peers: { available: false, presence: () => [], onlineDevices: () => new Set(), status: () => ({ state: 'offline', label: 'offline', peers: 0 }), setCursor: () => {}, watch: () => () => {} },
       log: () => {},
       resolve: async () => ({ root: ROOT, file: 'a.txt', link: { doc: 'k', name: 'notes' } }),
       openLinked: async () => ({ doc: fake, entry: { name: 'notes', key: 'k' } }) as unknown as OpenDocument
@@ -436,7 +437,7 @@ describe('swarmpad client (the relay, in process)', () => {
     const logs: string[] = []
     const newHub = () =>
       new EditorHub({
-        peers: { available: false, presence: () => [], status: () => ({ state: 'offline', label: 'offline', peers: 0 }), setCursor: () => {}, watch: () => () => {} },
+        peers: { available: false, presence: () => [], onlineDevices: () => new Set(), status: () => ({ state: 'offline', label: 'offline', peers: 0 }), setCursor: () => {}, watch: () => () => {} },
         log: (line) => logs.push(line),
         resolve: async (path) => (path.startsWith(`${ROOT}/`) ? { root: ROOT, file: path.slice(ROOT.length + 1), link: { doc: 'k', name: 'notes' } } : null),
         openLinked: async () => open
