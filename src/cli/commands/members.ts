@@ -15,15 +15,13 @@ export function register(program: Command): void {
       const client = await Context.of(cmd).daemon()
       const result = await client.json<{ name: string; members: MemberInfo[] }>('GET', '/api/members', { query: { doc: name } })
       if (opts.json) return printJson(result)
-      // Names are chosen by each member: two that show the same get their key's start too.
-      const seen = new Map<string, number>()
-      for (const m of result.members) seen.set(m.name, (seen.get(m.name) ?? 0) + 1)
-      const shown = (m: MemberInfo) => (m.name || '(no name)') + ((seen.get(m.name) ?? 0) > 1 ? ` [${m.shortKey}]` : '')
+      // Names come as the page shows them (src/doc/member-projection.ts):
+      // two members that chose the same name already carry their key's start.
       await lines(
         ...table(
           ['NAME', 'COLOR', 'ROLE', 'KEY', 'ONLINE', 'LAST SEEN'],
           result.members.map((m) => [
-            shown(m) + (m.self ? ' (you)' : ''),
+            m.name + (m.self ? ' (you)' : ''),
             m.color,
             m.role,
             m.shortKey,
