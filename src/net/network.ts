@@ -57,9 +57,16 @@ export interface NetworkStatus {
   presence: PresenceStats
 }
 
-/// How often statuses are recomputed besides the events that change them
-/// (remote bitfield updates have no event of their own).
-const STATUS_POLL_MS = 250
+/// The sync status is recomputed on the events that change it, never on a
+/// timer: a connection opening or closing, this device's log appending, a
+/// peer of its log or of the system core coming or going, the view updating,
+/// and a remote saying it holds more of this device's log. Hypercore tells
+/// the last only when it raises the most any peer ever held
+/// (`remote-contiguous-length`); a second peer catching up later says so in
+/// a range message that has no event, one round trip after this device
+/// uploaded the block. So an upload is followed by one recheck this much
+/// later (once per burst of uploads): it runs only after an upload.
+const UPLOAD_RECHECK_MS = 50
 
 /// A second lookup of a topic this long after joining it: two devices that
 /// join at the same moment may each look up before the other announced, and
@@ -94,8 +101,16 @@ interface Joined {
   lastSent: number
   sendTimer: NodeJS.Timeout | null
   relookup: NodeJS.Timeout | null
+  uploadRecheck: NodeJS.Timeout | null
   publishing: boolean
-  listeners: Array<[string, (...args: unknown[]) => void]>
+  /// Removes the listeners join() added.
+  unlisten: Array<() => void>
+}
+
+/// The parts of an event emitter join() listens on (a Hypercore, the Autobase, the document).
+interface Listenable {
+  on(event: string, fn: () => void): unknown
+  off(event: string, fn: () => void): unknown
 }
 
 /// The swarm of one device: one Hyperswarm on the HyperDHT, joined to the
@@ -127,7 +142,6 @@ export class Network extends Resource {
   private readonly connected = new Set<string>()
   readonly presenceStats: PresenceStats = emptyPresenceStats()
   private heartbeat: NodeJS.Timeout | null = null
-  private poll: NodeJS.Timeout | null = null
   private lanRefresh: NodeJS.Timeout | null = null
   /// True when LAN discovery is on and no bootstrap node answered at start:
   /// the device then runs on the LAN alone until the daemon restarts.
@@ -210,8 +224,6 @@ export class Network extends Resource {
 
     this.heartbeat = setInterval(() => this.beat(), PRESENCE_HEARTBEAT_MS)
     this.heartbeat.unref()
-    this.poll = setInterval(() => this.updateStatuses(), STATUS_POLL_MS)
-    this.poll.unref()
 
     this.detach = this.swarmpad.attach(this.service)
   }
@@ -219,7 +231,6 @@ export class Network extends Resource {
   protected override async _close(): Promise<void> {
     this.detach?.()
     if (this.heartbeat) clearInterval(this.heartbeat)
-    if (this.poll) clearInterval(this.poll)
     if (this.lanRefresh) clearTimeout(this.lanRefresh)
     for (const j of [...this.joined.values()]) await this.leave(j.doc)
     for (const key of [...this.early.keys()]) await this.leaveEarly(b4a.from(key, 'hex'))
@@ -246,19 +257,30 @@ export class Network extends Resource {
     this.early.delete(topic)
     for (const conn of this.channels.keys()) addWakeupStream(doc, conn)
     const presence = new DocumentPresence(doc)
-    const j: Joined = { open, doc, topic, session, presence, status: undefined, lastSent: 0, sendTimer: null, relookup: null, publishing: false, listeners: [] }
+    const j: Joined = { open, doc, topic, session, presence, status: undefined, lastSent: 0, sendTimer: null, relookup: null, uploadRecheck: null, publishing: false, unlisten: [] }
     this.joined.set(topic, j)
-    const listen = (event: string, fn: (...args: unknown[]) => void) => {
-      doc.on(event, fn)
-      j.listeners.push([event, fn])
+    const on = (target: Listenable | null | undefined, event: string, fn: () => void) => {
+      if (target === null || target === undefined) return
+      target.on(event, fn)
+      j.unlisten.push(() => target.off(event, fn))
     }
+    const listen = (event: string, fn: () => void) => on(doc, event, fn)
+    // The events that change the status (see UPLOAD_RECHECK_MS).
     const recheck = () => this.updateStatus(j)
-    const local = doc.autobase.local
-    const onLocal = (event: string) => {
-      local.on(event, recheck)
-      j.listeners.push([`local:${event}`, recheck])
-    }
-    for (const e of ['append', 'peer-add', 'peer-remove', 'upload']) onLocal(e)
+    const local = doc.autobase.local as unknown as Listenable
+    for (const e of ['append', 'truncate', 'peer-add', 'peer-remove', 'remote-contiguous-length']) on(local, e, recheck)
+    on(local, 'upload', () => {
+      recheck()
+      if (j.uploadRecheck !== null) return
+      j.uploadRecheck = setTimeout(() => {
+        j.uploadRecheck = null
+        recheck()
+      }, UPLOAD_RECHECK_MS)
+      j.uploadRecheck.unref()
+    })
+    const system = (doc.autobase as unknown as { core?: Listenable }).core
+    if (system !== (local as unknown)) for (const e of ['peer-add', 'peer-remove']) on(system, e, recheck)
+    on(doc.autobase as unknown as Listenable, 'update', recheck)
     listen('members', () => {
       void presence.refreshMembers().then(() => this.sendPresence(j))
       void this.publishDevice(j)
@@ -297,11 +319,9 @@ export class Network extends Resource {
     const j = this.joined.get(topic)
     if (!j) return
     this.joined.delete(topic)
-    for (const [event, fn] of j.listeners) {
-      if (event.startsWith('local:')) doc.autobase?.local?.off(event.slice(6), fn)
-      else doc.off(event, fn)
-    }
+    for (const off of j.unlisten) off()
     if (j.sendTimer) clearTimeout(j.sendTimer)
+    if (j.uploadRecheck) clearTimeout(j.uploadRecheck)
     if (j.relookup) clearTimeout(j.relookup)
     // Tell the peers at once rather than letting them time out.
     this.broadcast(j, false)
