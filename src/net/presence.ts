@@ -38,7 +38,9 @@ export const PRESENCE_HEARTBEAT_MS = 1000
 export const PRESENCE_TIMEOUT_MS = 4000
 
 /// Least time between two presence sends for one document (cursor moves are
-/// coalesced): 30 per second is smooth enough for a remote caret.
+/// coalesced): 30 per second is smooth enough for a remote caret. The one
+/// presence throttle: the page and the authority pass cursors on at once
+/// (src/server/PROTOCOL.md, "Presence: one throttle").
 export const PRESENCE_MIN_INTERVAL_MS = 33
 
 /// Presence messages accepted per connection and second (a token bucket of

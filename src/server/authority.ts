@@ -38,8 +38,9 @@ const MAX_LAG = 50_000
 /// become durable before answering anyway.
 const DURABLE_WAIT_MS = 10_000
 
-/// Coalescing of presence, member and status broadcasts.
-const PRESENCE_DELAY_MS = 20
+/// Coalescing of status broadcasts. Presence is coalesced within one tick
+/// only, never throttled here: its one throttle is the network's
+/// (PRESENCE_MIN_INTERVAL_MS in src/net/presence.ts, PROTOCOL.md).
 const STATUS_DELAY_MS = 50
 
 /// Tabs whose last seq an authority remembers in memory (older ones are in
@@ -117,7 +118,7 @@ export class DocAuthority {
   private members: Member[] = []
   private membersLoaded: Promise<void> | null = null
   private deliverScheduled = false
-  private presenceTimer: NodeJS.Timeout | null = null
+  private presenceScheduled = false
   private statusTimer: NodeJS.Timeout | null = null
   private lastStatusJSON = ''
   private lastMembersJSON = ''
@@ -179,7 +180,6 @@ export class DocAuthority {
     this.doc.off('writable', this.onAccess)
     this.doc.off('unwritable', this.onAccess)
     this.unwatch()
-    if (this.presenceTimer) clearTimeout(this.presenceTimer)
     if (this.statusTimer) clearTimeout(this.statusTimer)
     this.journal.close()
     this.history?.close()
@@ -489,13 +489,16 @@ export class DocAuthority {
     this.schedulePresence()
   }
 
+  /// Tell every tab the cursors once the current tick is over (several
+  /// changes in one tick make one message).
   private schedulePresence(): void {
-    if (this.presenceTimer !== null || this.disposed) return
-    this.presenceTimer = setTimeout(() => {
-      this.presenceTimer = null
+    if (this.presenceScheduled || this.disposed) return
+    this.presenceScheduled = true
+    queueMicrotask(() => {
+      this.presenceScheduled = false
+      if (this.disposed) return
       for (const t of this.tabs) this.sendPresence(t)
-    }, PRESENCE_DELAY_MS)
-    this.presenceTimer.unref?.()
+    })
   }
 
   private sendPresence(tab: Tab): void {

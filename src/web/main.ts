@@ -125,7 +125,6 @@ const host: ClientHost = {
   }
 }
 
-let presenceTimer: number | null = null
 let statusFrame: number | null = null
 
 function onUpdate(trs: readonly Transaction[], docChanged: boolean, selectionSet: boolean): void {
@@ -134,12 +133,12 @@ function onUpdate(trs: readonly Transaction[], docChanged: boolean, selectionSet
     hooks.onDocChange?.(view!.state.doc.length, performance.timeOrigin + performance.now())
     scheduleStatus()
   }
-  if ((docChanged || selectionSet) && presenceTimer === null) {
-    presenceTimer = window.setTimeout(() => {
-      presenceTimer = null
-      const m = client?.cursorMessage()
-      if (m) socket.send(m)
-    }, 40)
+  // One cursor message per view update, not throttled here: the one
+  // presence throttle is the network's, towards other devices
+  // (PRESENCE_MIN_INTERVAL_MS, src/server/PROTOCOL.md "Presence").
+  if (docChanged || selectionSet) {
+    const m = client?.cursorMessage()
+    if (m) socket.send(m)
   }
 }
 
