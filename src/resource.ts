@@ -1,5 +1,9 @@
 import { EventEmitter } from 'node:events'
 
+/// Node's event map types (`{ name: [argument, ...] }`; the default: untyped).
+type EventMap<T> = Record<keyof T, unknown[]> | DefaultEventMap
+type DefaultEventMap = [never]
+
 /// Something that holds a file, socket, timer or listener.
 ///
 /// `ready()` and `close()` are memoised: call them as often as you like, from
@@ -7,7 +11,11 @@ import { EventEmitter } from 'node:events'
 /// `ready()` with the original error. `close()` waits for an open in flight.
 /// Children registered with `own()` are closed after `_close()`, in reverse
 /// order of registration, each awaited.
-export abstract class Resource extends EventEmitter {
+///
+/// `E` types its events (`{ name: [argument, ...] }`, Node's EventEmitter
+/// map): `on`, `off` and `emit` of an unknown name or with the wrong
+/// arguments do not compile. Without it the events are untyped.
+export abstract class Resource<E extends EventMap<E> = DefaultEventMap> extends EventEmitter<E> {
   opening: Promise<void> | null = null
   closing: Promise<void> | null = null
   opened = false
@@ -37,6 +45,11 @@ export abstract class Resource extends EventEmitter {
     return child
   }
 
+  /// Every resource emits `ready` and `close`, whatever its own events are.
+  private untyped(): EventEmitter {
+    return this as unknown as EventEmitter
+  }
+
   protected abstract _open(): Promise<void>
   protected async _close(): Promise<void> {}
 
@@ -45,7 +58,7 @@ export abstract class Resource extends EventEmitter {
       await this._open()
       if (this.closing !== null) throw new Error(`${this.constructor.name} was closed while opening`)
       this.opened = true
-      this.emit('ready')
+      this.untyped().emit('ready')
     } catch (err) {
       // If close() was already called it is waiting for this open to settle and
       // will do the cleanup; otherwise clean up here without waiting for ourselves.
@@ -74,7 +87,7 @@ export abstract class Resource extends EventEmitter {
       }
     }
     this.closed = true
-    this.emit('close')
+    this.untyped().emit('close')
     if (firstError !== null) throw firstError
   }
 }

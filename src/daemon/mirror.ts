@@ -35,6 +35,18 @@ export function hashText(text: string): string {
   return createHash('sha256').update(text).digest('hex')
 }
 
+/// What a FileMirror emits.
+export interface FileMirrorEvents {
+  /// The file and the document agree again (the hash of the new base).
+  synced: [hash: string]
+  /// A file change went into the document.
+  saved: [e: { version: number }]
+  /// The document was written to the file.
+  written: []
+  /// The file cannot be used (why).
+  problem: [message: string]
+}
+
 /// Keeps one plain-text file and one document equal, both ways.
 ///
 /// `base` is the last text the file and the document had in common. A save
@@ -54,10 +66,8 @@ export function hashText(text: string): string {
 /// written behind its back, so an editor that does not reload never sees a
 /// file that changed under it.
 ///
-/// Events: `synced` (hash of the new base), `saved` ({ version }) after a
-/// file change went into the document, `written` after the document was
-/// written to the file, `problem` (message) when the file cannot be used.
-export class FileMirror extends EventEmitter {
+/// Events: FileMirrorEvents.
+export class FileMirror extends EventEmitter<FileMirrorEvents> {
   readonly path: string
   readonly doc: OpenDocument
   private base: string | null = null

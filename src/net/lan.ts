@@ -85,7 +85,8 @@ export interface LanStatus {
   warnings: number
 }
 
-export class LanDiscovery extends Resource {
+/// Events: `node` (a DHT node another device announced), `warning`.
+export class LanDiscovery extends Resource<{ node: [node: NodeAddress]; warning: [err: unknown] }> {
   private readonly options: LanDiscoveryOptions
   private readonly interfaces: Interface[] = []
   private readonly known = new Map<string, { node: NodeAddress; lastSeen: number }>()

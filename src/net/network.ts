@@ -91,6 +91,21 @@ function addWakeupStream(doc: SwarmDocument, conn: SwarmConnection): void {
   }
 }
 
+/// What a Network emits.
+export interface NetworkEvents {
+  /// A device connected (its key, hex).
+  connection: [remote: string]
+  /// The last connection to a device closed.
+  disconnection: [remote: string]
+  'connection-error': [err: Error, remote: string]
+  /// A document's sync status changed (also when it left the network: offline).
+  status: [status: DocumentSyncStatus]
+  /// LAN discovery found a DHT node.
+  'lan-node': [node: NodeAddress]
+  'presence-dropped': [drop: { reason: PresenceDropReason; from: string }]
+  warning: [err: unknown]
+}
+
 interface Joined {
   open: OpenDocument
   doc: SwarmDocument
@@ -126,10 +141,8 @@ interface Listenable {
 /// encrypted with the document's encryption key, so a peer without both learns
 /// nothing but that this device serves the topic.
 ///
-/// Events: `connection` / `disconnection` (remote device key hex),
-/// `status` (DocumentSyncStatus, whenever one changes), `lan-node` (NodeAddress),
-/// `presence-dropped` ({ reason, from }), `warning` (Error).
-export class Network extends Resource {
+/// Events: NetworkEvents.
+export class Network extends Resource<NetworkEvents> {
   readonly swarmpad: Swarmpad
   private readonly options: NetworkOptions
   swarm!: Hyperswarm

@@ -175,7 +175,7 @@ interface PresenceEntry {
 /// The presence of one open document: remote peers, and this device's cursor.
 /// Emits `update` (PresencePeer[]) whenever a peer appears, moves, changes
 /// name or colour, leaves, or when a text change moves its cursor offsets.
-export class DocumentPresence extends EventEmitter {
+export class DocumentPresence extends EventEmitter<{ update: [peers: PresencePeer[]] }> {
   readonly doc: SwarmDocument
   readonly discoveryKey: Buffer
   readonly writerKey: Buffer

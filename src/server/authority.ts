@@ -138,7 +138,7 @@ export class DocAuthority {
     for (const t of this.tabs) t.conn.send({ type: 'error', doc: t.ref, code: 'UPGRADE_REQUIRED', message: reason })
     this.scheduleStatus()
   }
-  disposed = false
+  closed = false
 
   constructor(hub: CollabHub, open: OpenDocument) {
     this.hub = hub
@@ -171,9 +171,9 @@ export class DocAuthority {
     return this.hub.swarmpad.library.find(this.key)?.name ?? this.open.entry.name
   }
 
-  dispose(): void {
-    if (this.disposed) return
-    this.disposed = true
+  close(): void {
+    if (this.closed) return
+    this.closed = true
     this.doc.off('change', this.onChange)
     this.doc.off('members', this.onMembers)
     this.doc.off('interrupt', this.onInterrupt)
@@ -223,7 +223,7 @@ export class DocAuthority {
       // accepted is in it; wait until that is durable, so "applied" means saved.
       const durable = this.lastDurable.get(tab.clientID)
       if (durable !== undefined) await withTimeout(durable.catch(() => {}), DURABLE_WAIT_MS)
-      if (this.disposed || tab.closed) return
+      if (this.closed || tab.closed) return
       // Accepted in this run (so durable now), or durable before a restart.
       const applied = Math.max(this.lastSeq.get(tab.clientID) ?? -1, this.journal.appliedThrough(tab.clientID))
       // Seqs an earlier run saw are never applied again (the tab numbers
@@ -435,7 +435,7 @@ export class DocAuthority {
 
   /// Send a tab every entry it lacks, stopping before its own update that is not durable yet.
   private deliver(tab: Tab): void {
-    if (!tab.ready || tab.closed || this.disposed) return
+    if (!tab.ready || tab.closed || this.closed) return
     let parts: string[] = []
     let bytes = 0
     let from = tab.sent
@@ -492,11 +492,11 @@ export class DocAuthority {
   /// Tell every tab the cursors once the current tick is over (several
   /// changes in one tick make one message).
   private schedulePresence(): void {
-    if (this.presenceScheduled || this.disposed) return
+    if (this.presenceScheduled || this.closed) return
     this.presenceScheduled = true
     queueMicrotask(() => {
       this.presenceScheduled = false
-      if (this.disposed) return
+      if (this.closed) return
       for (const t of this.tabs) this.sendPresence(t)
     })
   }
@@ -558,7 +558,7 @@ export class DocAuthority {
   }
 
   private scheduleStatus(): void {
-    if (this.statusTimer !== null || this.disposed) return
+    if (this.statusTimer !== null || this.closed) return
     this.statusTimer = setTimeout(() => {
       this.statusTimer = null
       const s = this.status()

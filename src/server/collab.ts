@@ -94,8 +94,8 @@ export class CollabHub {
       if (isBinary) return conn.receive(null)
       conn.receive(rawToString(data))
     })
-    ws.on('close', () => conn.dispose())
-    ws.on('error', () => conn.dispose())
+    ws.on('close', () => conn.close())
+    ws.on('error', () => conn.close())
   }
 
   /// A connection over any transport; feed it frames with receive().
@@ -113,8 +113,8 @@ export class CollabHub {
     if (this.closed) return
     this.closed = true
     this.detachService()
-    for (const c of [...this.connections]) c.shutdown(CLOSE_GOING_AWAY, 'swarmpad is stopping')
-    for (const a of this.authorities.values()) a.dispose()
+    for (const c of [...this.connections]) c.close(CLOSE_GOING_AWAY, 'swarmpad is stopping')
+    for (const a of this.authorities.values()) a.close()
     this.authorities.clear()
   }
 
@@ -147,8 +147,8 @@ export class CollabHub {
 
   private attach(open: OpenDocument): DocAuthority {
     let a = this.authorities.get(open.entry.key)
-    if (a !== undefined && a.doc === open.doc && !a.disposed) return a
-    a?.dispose()
+    if (a !== undefined && a.doc === open.doc && !a.closed) return a
+    a?.close()
     a = new DocAuthority(this, open)
     this.authorities.set(open.entry.key, a)
     this.broadcastDocuments()
@@ -159,7 +159,7 @@ export class CollabHub {
     const a = this.authorities.get(key)
     if (a === undefined) return
     this.authorities.delete(key)
-    a.dispose()
+    a.close()
     this.broadcastDocuments()
   }
 }

@@ -63,14 +63,14 @@ export class Connection {
   /// One frame from the page: its text, or null for a binary frame.
   receive(data: string | null): void {
     if (this.closed) return
-    if (data === null) return this.shutdown(CLOSE_INVALID, 'binary: only JSON text frames are accepted')
+    if (data === null) return this.close(CLOSE_INVALID, 'binary: only JSON text frames are accepted')
     if (!this.take(data.length)) return
     const parsed = parseClientMessage(data)
-    if (!parsed.ok) return this.shutdown(parsed.code, parsed.reason)
+    if (!parsed.ok) return this.close(parsed.code, parsed.reason)
     // Typing (pushes, cursors) is handled at once when nothing waits before it.
     if (!this.running && this.queue.length === 0 && this.handleNow(parsed.message)) return
     this.queue.push({ msg: parsed.message })
-    if (this.queue.length > MAX_QUEUE) return this.shutdown(CLOSE_POLICY, `flood: more than ${MAX_QUEUE} requests waiting`)
+    if (this.queue.length > MAX_QUEUE) return this.close(CLOSE_POLICY, `flood: more than ${MAX_QUEUE} requests waiting`)
     if (this.queue.length > PAUSE_QUEUE && !this.paused && this.transport.pause) {
       this.paused = true
       this.transport.pause()
@@ -88,11 +88,11 @@ export class Connection {
     this.msgTokens -= 1
     this.byteTokens -= bytes
     if (this.msgTokens < 0) {
-      this.shutdown(CLOSE_POLICY, `rate-limit: more than ${MESSAGES_PER_SECOND} messages per second`)
+      this.close(CLOSE_POLICY, `rate-limit: more than ${MESSAGES_PER_SECOND} messages per second`)
       return false
     }
     if (this.byteTokens < 0) {
-      this.shutdown(CLOSE_POLICY, `rate-limit: more than ${BYTES_PER_SECOND} bytes per second`)
+      this.close(CLOSE_POLICY, `rate-limit: more than ${BYTES_PER_SECOND} bytes per second`)
       return false
     }
     return true
@@ -211,29 +211,26 @@ export class Connection {
     try {
       this.transport.send(data)
     } catch {
-      return this.dispose()
+      return this.close()
     }
     if (this.transport.bufferedAmount > MAX_BUFFERED_BYTES) {
-      this.shutdown(CLOSE_POLICY, 'slow-consumer: the page does not read its messages')
+      this.close(CLOSE_POLICY, 'slow-consumer: the page does not read its messages')
     }
   }
 
-  /// Close with a code and reason; the tabs leave their documents.
-  shutdown(code: number, reason: string): void {
+  /// Close: with a code and reason, the transport too (without, it closed
+  /// already); the tabs leave their documents.
+  close(code?: number, reason = ''): void {
     if (this.closed) return
-    // A paused socket could not read the page's answer to the close.
-    if (this.paused) this.transport.resume?.()
-    try {
-      this.transport.close(code, reason.slice(0, 120))
-    } catch {
-      // already closed
+    if (code !== undefined) {
+      // A paused socket could not read the page's answer to the close.
+      if (this.paused) this.transport.resume?.()
+      try {
+        this.transport.close(code, reason.slice(0, 120))
+      } catch {
+        // already closed
+      }
     }
-    this.dispose()
-  }
-
-  /// The transport closed.
-  dispose(): void {
-    if (this.closed) return
     this.closed = true
     this.queue = []
     for (const tab of [...this.tabs.values()]) this.dropTab(tab)

@@ -89,7 +89,7 @@ const CONTENT_TYPES: Record<string, string> = {
 /// needs a Host of 127.0.0.1 or localhost on our port (no DNS rebinding), and
 /// one with an Origin must come from that same origin. The page's files are
 /// public (they hold no data); only files inside `staticDir` are served.
-export class LocalServer extends Resource {
+export class LocalServer extends Resource<{ 'internal-error': [err: unknown] }> {
   private server!: Server
   private readonly wss = new WebSocketServer({
     noServer: true,

@@ -79,7 +79,7 @@ export class SimTab implements ClientHost {
   }
 
   disconnect(): void {
-    if (this.conn !== null) this.conn.dispose()
+    if (this.conn !== null) this.conn.close()
     this.conn = null
     this.client.disconnected()
     this.toServer = []
