@@ -78,6 +78,12 @@ export const MAX_MEMBERS = 1000
 /// so reopening or joining reads one snapshot plus at most this many updates.
 export const SNAPSHOT_INTERVAL = 512
 
+/// Format v2 also writes a snapshot when the update bytes since the newest
+/// one reach the larger of this and that snapshot's size: a document typed in
+/// bursts (a few large updates) gets snapshots too, and a joiner folds at
+/// most about one state's worth of updates after the newest snapshot.
+export const SNAPSHOT_MIN_BYTES = 64 * 1024
+
 /// How many past versions a document keeps the changes of, so an edit made
 /// against a slightly old version can still be rebased onto the current text.
 export const MAX_REBASE_VERSIONS = 2000

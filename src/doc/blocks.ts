@@ -4,9 +4,15 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib'
 import { MAX_BLOCK_BYTES, MAX_INFLATE_RATIO, MAX_NAME_LENGTH, MAX_UPDATE_BYTES, MIN_INFLATE_ALLOWANCE } from '../limits.js'
 import { hasLoneSurrogate, wireColorProblem, wireMemberNameProblem } from '../values.js'
 
-/// The block format this build writes and the newest it understands.
-/// A block of a higher version stops the document ("upgrade swarmpad").
-export const BLOCK_VERSION = 1
+/// The newest block format this build understands, and the one it writes in
+/// the documents it creates. A document keeps the format it was created in
+/// (a v1 document gets v1 blocks from every build); a block of a higher
+/// version stops the document ("upgrade swarmpad").
+export const BLOCK_VERSION = 2
+
+/// Format versions: 1 (the first release), 2 (refusal codes, size-based
+/// snapshots, file numbers, exact re-key seeds).
+export type FormatVersion = 1 | 2
 
 /// Member roles. Owners are indexers and manage membership; writers edit.
 export type Role = 'owner' | 'writer'
@@ -22,12 +28,36 @@ export interface UpdateBlock {
   yjs: Uint8Array
   /// The author deflated `yjs` (it does so only when that saves space).
   compressed?: boolean
+  /// Format v2: which file of the document it changes (a single document has
+  /// one, 0; a shared folder numbers its files). Absent means 0.
+  file?: number
 }
 
 export interface AddWriterBlock {
   kind: 'add-writer'
   key: Key
   role: Role
+  /// Format v2: the Yjs clientID this member continues (a re-key's follower
+  /// keeps typing as the client it was in the old document, whose text the
+  /// seed holds). Null or absent: the clientID derived from `key`.
+  continues?: number | null
+}
+
+/// Format v2, the creator's first block: what kind of document this is.
+export interface GenesisBlock {
+  kind: 'genesis'
+  /// 0: a document (one text). Other values are for later builds (a shared
+  /// folder): a build that does not know one stops the document.
+  type: number
+}
+
+/// Format v2, a re-key successor's first update: the old document's whole
+/// Yjs state with its item identities (every writer's clientID and clocks),
+/// so that edits carried over from the old document apply exactly.
+export interface SeedBlock {
+  kind: 'seed'
+  yjs: Uint8Array
+  compressed?: boolean
 }
 
 export interface RemoveWriterBlock {
@@ -57,11 +87,11 @@ export interface MovedBlock {
   sealed: Array<{ writer: Key; box: Uint8Array }>
 }
 
-export type Block = UpdateBlock | AddWriterBlock | RemoveWriterBlock | ProfileBlock | MetaBlock | MovedBlock
+export type Block = UpdateBlock | AddWriterBlock | RemoveWriterBlock | ProfileBlock | MetaBlock | MovedBlock | GenesisBlock | SeedBlock
 
 /// The result of decoding an untrusted block.
 export type DecodeResult =
-  | { ok: true; block: Block }
+  | { ok: true; block: Block; version: FormatVersion }
   | { ok: false; newerVersion: number }
   | { ok: false; newerVersion: null; reason: string }
 
@@ -71,8 +101,13 @@ const KIND_TAGS = {
   'remove-writer': 3,
   profile: 4,
   meta: 5,
-  moved: 6
+  moved: 6,
+  genesis: 7,
+  seed: 8
 } as const
+
+/// Kinds and fields that exist only from format v2 on.
+const V2_KINDS = new Set<Block['kind']>(['genesis', 'seed'])
 
 const ROLE_TAGS = { owner: 1, writer: 2 } as const
 
@@ -81,16 +116,28 @@ const MAX_SEALED_BOX = 256
 
 type State = ReturnType<typeof c.state>
 
-function preencodeBody(state: State, block: Block): void {
+function preencodeBody(state: State, block: Block, version: FormatVersion): void {
   switch (block.kind) {
     case 'update':
       c.uint.preencode(state, block.time)
       c.uint8.preencode(state, 0)
+      if (version >= 2) c.uint.preencode(state, block.file ?? 0)
       c.buffer.preencode(state, block.yjs)
       break
     case 'add-writer':
       c.fixed32.preencode(state, block.key)
       c.uint8.preencode(state, 0)
+      if (version >= 2) {
+        c.uint8.preencode(state, 0)
+        if (block.continues != null) c.uint32.preencode(state, block.continues)
+      }
+      break
+    case 'genesis':
+      c.uint.preencode(state, block.type)
+      break
+    case 'seed':
+      c.uint8.preencode(state, 0)
+      c.buffer.preencode(state, block.yjs)
       break
     case 'remove-writer':
       c.fixed32.preencode(state, block.key)
@@ -115,16 +162,28 @@ function preencodeBody(state: State, block: Block): void {
   }
 }
 
-function encodeBody(state: State, block: Block): void {
+function encodeBody(state: State, block: Block, version: FormatVersion): void {
   switch (block.kind) {
     case 'update':
       c.uint.encode(state, block.time)
       c.uint8.encode(state, block.compressed ? 1 : 0)
+      if (version >= 2) c.uint.encode(state, block.file ?? 0)
       c.buffer.encode(state, block.yjs)
       break
     case 'add-writer':
       c.fixed32.encode(state, block.key)
       c.uint8.encode(state, ROLE_TAGS[block.role])
+      if (version >= 2) {
+        c.uint8.encode(state, block.continues != null ? 1 : 0)
+        if (block.continues != null) c.uint32.encode(state, block.continues)
+      }
+      break
+    case 'genesis':
+      c.uint.encode(state, block.type)
+      break
+    case 'seed':
+      c.uint8.encode(state, block.compressed ? 1 : 0)
+      c.buffer.encode(state, block.yjs)
       break
     case 'remove-writer':
       c.fixed32.encode(state, block.key)
@@ -149,19 +208,21 @@ function encodeBody(state: State, block: Block): void {
   }
 }
 
-/// Encode a block of the current version. Throws on values this build would
-/// itself refuse to decode (so a bad local block never reaches the log).
-export function encodeBlock(block: Block): Uint8Array {
-  const problem = checkBlock(block)
+/// Encode a block in format `version` (the document's: a v1 document gets v1
+/// blocks). Throws on values this build would itself refuse to decode (so a
+/// bad local block never reaches the log), and on a kind or field the
+/// version does not have.
+export function encodeBlock(block: Block, version: FormatVersion = BLOCK_VERSION): Uint8Array {
+  const problem = checkBlock(block) ?? versionProblem(block, version)
   if (problem !== null) throw new RangeError(`Invalid ${block.kind} block: ${problem}`)
   const state = c.state()
-  c.uint.preencode(state, BLOCK_VERSION)
+  c.uint.preencode(state, version)
   c.uint8.preencode(state, 0)
-  preencodeBody(state, block)
+  preencodeBody(state, block, version)
   state.buffer = b4a.allocUnsafe(state.end)
-  c.uint.encode(state, BLOCK_VERSION)
+  c.uint.encode(state, version)
   c.uint8.encode(state, KIND_TAGS[block.kind])
-  encodeBody(state, block)
+  encodeBody(state, block, version)
   if (state.end > MAX_BLOCK_BYTES) {
     throw new RangeError(`Block of ${state.end} bytes exceeds ${MAX_BLOCK_BYTES}`)
   }
@@ -180,13 +241,15 @@ export function decodeBlock(bytes: Uint8Array): DecodeResult {
   if (!(bytes instanceof Uint8Array) || bytes.length === 0) return fail('empty block')
   if (bytes.length > MAX_BLOCK_BYTES) return fail(`block of ${bytes.length} bytes exceeds ${MAX_BLOCK_BYTES}`)
   let block: Block
+  let version: FormatVersion
   try {
     const state = c.state(0, bytes.length, bytes)
-    const version = c.uint.decode(state)
-    if (version > BLOCK_VERSION) return { ok: false, newerVersion: version }
-    if (version < 1) return fail(`unknown block version ${version}`)
+    const v = c.uint.decode(state)
+    if (v > BLOCK_VERSION) return { ok: false, newerVersion: v }
+    if (v < 1) return fail(`unknown block version ${v}`)
+    version = v === 1 ? 1 : 2
     const tag = c.uint8.decode(state)
-    block = decodeBody(state, tag)
+    block = decodeBody(state, tag, version)
     if (state.start !== state.end) return fail('trailing bytes')
   } catch (err) {
     return fail(err instanceof Error && err.message.startsWith('block:') ? err.message.slice(7) : 'truncated or malformed block')
@@ -195,29 +258,54 @@ export function decodeBlock(bytes: Uint8Array): DecodeResult {
   if (problem !== null) return fail(problem)
   let again: Uint8Array
   try {
-    again = encodeBlock(block)
+    again = encodeBlock(block, version)
   } catch {
     return fail('block does not re-encode')
   }
   if (!b4a.equals(again, bytes)) return fail('non-canonical encoding')
-  return { ok: true, block }
+  return { ok: true, block, version }
 }
 
-function decodeBody(state: State, tag: number): Block {
+/// Why `block` cannot be written in format `version`, or null.
+function versionProblem(block: Block, version: FormatVersion): string | null {
+  if (version >= 2) return null
+  if (V2_KINDS.has(block.kind)) return `a ${block.kind} block needs format 2`
+  if (block.kind === 'update' && (block.file ?? 0) !== 0) return 'a file number needs format 2'
+  if (block.kind === 'add-writer' && block.continues != null) return 'continuing a client needs format 2'
+  return null
+}
+
+function decodeBody(state: State, tag: number, version: FormatVersion): Block {
   switch (tag) {
     case KIND_TAGS.update: {
       const time = c.uint.decode(state)
       const flags = c.uint8.decode(state)
       if (flags > 1) throw new Error(`block: unknown update flags ${flags}`)
+      const file = version >= 2 ? c.uint.decode(state) : 0
       const yjs = c.buffer.decode(state) ?? b4a.alloc(0)
-      return flags === 1 ? { kind: 'update', time, yjs, compressed: true } : { kind: 'update', time, yjs }
+      const block: UpdateBlock = flags === 1 ? { kind: 'update', time, yjs, compressed: true } : { kind: 'update', time, yjs }
+      if (file !== 0) block.file = file
+      return block
     }
     case KIND_TAGS['add-writer']: {
       const key = c.fixed32.decode(state)
       const roleTag = c.uint8.decode(state)
       const role = roleTag === ROLE_TAGS.owner ? 'owner' : roleTag === ROLE_TAGS.writer ? 'writer' : null
       if (role === null) throw new Error(`block: unknown role ${roleTag}`)
-      return { kind: 'add-writer', key, role }
+      if (version < 2) return { kind: 'add-writer', key, role }
+      const flags = c.uint8.decode(state)
+      if (flags > 1) throw new Error(`block: unknown add-writer flags ${flags}`)
+      return flags === 1 ? { kind: 'add-writer', key, role, continues: c.uint32.decode(state) } : { kind: 'add-writer', key, role }
+    }
+    case KIND_TAGS.genesis:
+      if (version < 2) throw new Error(`block: unknown block kind ${tag}`)
+      return { kind: 'genesis', type: c.uint.decode(state) }
+    case KIND_TAGS.seed: {
+      if (version < 2) throw new Error(`block: unknown block kind ${tag}`)
+      const flags = c.uint8.decode(state)
+      if (flags > 1) throw new Error(`block: unknown seed flags ${flags}`)
+      const yjs = c.buffer.decode(state) ?? b4a.alloc(0)
+      return flags === 1 ? { kind: 'seed', yjs, compressed: true } : { kind: 'seed', yjs }
     }
     case KIND_TAGS['remove-writer']:
       return { kind: 'remove-writer', key: c.fixed32.decode(state) }
@@ -253,8 +341,15 @@ export function checkBlock(block: Block): string | null {
     case 'update':
       if (!Number.isSafeInteger(block.time) || block.time < 0) return 'time must be a non-negative integer'
       if (block.yjs.length === 0) return 'empty update'
+      if (block.file !== undefined && (!Number.isSafeInteger(block.file) || block.file < 0)) return 'file must be a non-negative integer'
       return null
+    case 'seed':
+      return block.yjs.length === 0 ? 'empty seed' : null
+    case 'genesis':
+      return Number.isSafeInteger(block.type) && block.type >= 0 ? null : 'type must be a non-negative integer'
     case 'add-writer':
+      if (block.continues != null && !(Number.isInteger(block.continues) && block.continues >= 0 && block.continues <= 0xffffffff)) return 'continued client must be a uint32'
+      return block.key.length === 32 ? null : 'key must be 32 bytes'
     case 'remove-writer':
       return block.key.length === 32 ? null : 'key must be 32 bytes'
     case 'profile':

@@ -1,8 +1,9 @@
 import c from 'compact-encoding'
 import b4a from 'b4a'
 import { createHash } from 'node:crypto'
-import type { Block, Key, Role } from './blocks.js'
+import type { Block, FormatVersion, Key, Role } from './blocks.js'
 import { MAX_MEMBERS, MAX_OWNER_DEVICES } from '../limits.js'
+import { Refusal, refuse, type Verdict } from './refusals.js'
 
 /// One device that may (or once could) write to a document.
 export interface Member {
@@ -11,7 +12,8 @@ export interface Member {
   /// The writer core key: every block this member signs comes from it.
   key: Key
   role: Role
-  /// The Yjs clientID derived from `key`; every struct the member writes carries it.
+  /// The Yjs clientID every struct the member writes carries: derived from
+  /// `key`, or (format v2, a re-key's follower) the old document's client it continues.
   clientId: number
   name: string
   color: string
@@ -27,18 +29,26 @@ export interface Membership {
   /// Successor document after a re-key, set by a `moved` block.
   movedTo: { key: Key; sealed: Array<{ writer: Key; box: Uint8Array }> } | null
   title: string
+  /// The document's format version: 1 (no record, or a v1 record) or 2.
+  format: FormatVersion
+  /// Format v2: what the genesis block declared (0, a document).
+  type: number
 }
 
-/// Why apply() refuses a membership block of a member that is not an owner
-/// (the words are in the replicated view: keep them; format v2 makes them codes).
-const ONLY_OWNERS_ADD = 'only owners add members'
-const ONLY_OWNERS_REMOVE = 'only owners remove members'
-const ONLY_OWNERS_MOVE = 'only owners move a document'
-export const NOT_OWNER_REASONS: ReadonlySet<string> = new Set([ONLY_OWNERS_ADD, ONLY_OWNERS_REMOVE, ONLY_OWNERS_MOVE])
+/// The refusals of a membership block by a member that is not an owner.
+export const NOT_OWNER_CODES: ReadonlySet<number> = new Set([Refusal.ONLY_OWNERS_ADD, Refusal.ONLY_OWNERS_REMOVE, Refusal.ONLY_OWNERS_MOVE])
+
+/// What decide() needs to know beyond the membership.
+export interface DecideContext {
+  /// Autobase's own rule: whether a writer can be removed now (the last indexer stays).
+  removable(key: Key): boolean
+  /// Whether a Yjs client has text in the document (for a member continuing it).
+  hasText(client: number): boolean
+}
 
 /// What apply() must do for one block, decided from the membership alone.
 export type Decision =
-  | { action: 'reject'; reason: string }
+  | { action: 'reject'; verdict: Verdict }
   | { action: 'update'; member: Member }
   | { action: 'add-writer'; next: Membership; key: Key; indexer: boolean }
   | { action: 'remove-writer'; next: Membership; key: Key }
@@ -52,13 +62,15 @@ export function clientIdFor(key: Key): number {
 }
 
 /// The membership of a new document: its creator is the only owner.
-export function genesis(creator: Key): Membership {
+export function genesis(creator: Key, format: FormatVersion = 1, type = 0): Membership {
   return {
     members: [
       { n: 0, key: b4a.from(creator), role: 'owner', clientId: clientIdFor(creator), name: '', color: '', device: null, removed: false }
     ],
     movedTo: null,
-    title: ''
+    title: '',
+    format,
+    type
   }
 }
 
@@ -89,13 +101,19 @@ function withMember(m: Membership, member: Member): Membership {
 /// last owner cannot be removed; a new writer whose clientID collides with
 /// any member's (present or past) is refused, since it could forge authorship.
 /// `removable` answers Autobase's own rule (the last indexer stays).
-export function decide(m: Membership, signer: Key, block: Block, removable: (key: Key) => boolean): Decision {
+export function decide(m: Membership, signer: Key, block: Block, ctx: DecideContext): Decision {
+  const reject = (code: Verdict['code'], words: string, args?: number[]): Decision => ({ action: 'reject', verdict: refuse(code, words, args) })
   const author = findMember(m, signer)
-  if (author === undefined || author.removed) return { action: 'reject', reason: 'signer is not a member' }
+  if (author === undefined || author.removed) return reject(Refusal.NOT_MEMBER, 'signer is not a member')
 
   switch (block.kind) {
     case 'update':
+    case 'seed':
       return { action: 'update', member: author }
+
+    case 'genesis':
+      // apply() takes a genesis block only as the document's first block.
+      return reject(Refusal.GENESIS_NOT_FIRST, 'a genesis block comes first')
 
     case 'profile':
       return {
@@ -107,44 +125,52 @@ export function decide(m: Membership, signer: Key, block: Block, removable: (key
       return { action: 'membership', next: { ...m, title: block.title } }
 
     case 'add-writer': {
-      if (author.role !== 'owner') return { action: 'reject', reason: ONLY_OWNERS_ADD }
+      if (author.role !== 'owner') return reject(Refusal.ONLY_OWNERS_ADD, 'only owners add members')
       const existing = findMember(m, block.key)
       // A removed key stays removed: Autobase would resume its log after the
       // adding block and skip what it wrote meanwhile, which that device
       // would never learn. A device invited again gets a new writer key.
-      if (existing !== undefined && existing.removed) return { action: 'reject', reason: 'a removed writer key cannot be added back; invite the device again' }
+      if (existing !== undefined && existing.removed) return reject(Refusal.KEY_REMOVED, 'a removed writer key cannot be added back; invite the device again')
       if (existing !== undefined) {
-        if (existing.role === block.role) return { action: 'reject', reason: 'already a member' }
-        return { action: 'reject', reason: 'already a member with another role' }
+        if (existing.role === block.role) return reject(Refusal.ALREADY_MEMBER, 'already a member')
+        return reject(Refusal.ALREADY_MEMBER_OTHER_ROLE, 'already a member with another role')
       }
       if (block.role === 'owner' && activeOwners(m).length >= MAX_OWNER_DEVICES) {
-        return { action: 'reject', reason: `a document has at most ${MAX_OWNER_DEVICES} owner devices` }
+        return reject(Refusal.TOO_MANY_OWNERS, `a document has at most ${MAX_OWNER_DEVICES} owner devices`, [MAX_OWNER_DEVICES])
       }
       if (m.members.length >= MAX_MEMBERS) {
-        return { action: 'reject', reason: `a document has at most ${MAX_MEMBERS} members` }
+        return reject(Refusal.TOO_MANY_MEMBERS, `a document has at most ${MAX_MEMBERS} members`, [MAX_MEMBERS])
       }
-      const clientId = clientIdFor(block.key)
-      if (m.members.some((x) => x.clientId === clientId && !b4a.equals(x.key, block.key))) {
-        return { action: 'reject', reason: 'writer key collides with a member clientID' }
+      let clientId = clientIdFor(block.key)
+      if (block.continues != null) {
+        // A re-key's follower continues its old client: the seed holds that
+        // client's text, and no member (present or past) is or was that
+        // client, so its clocks go on from where the seed has them.
+        if (!ctx.hasText(block.continues) || m.members.some((x) => x.clientId === block.continues)) {
+          return reject(Refusal.BAD_CONTINUATION, 'the new member cannot continue that text')
+        }
+        clientId = block.continues
+      } else if (m.members.some((x) => x.clientId === clientId && !b4a.equals(x.key, block.key)) || ctx.hasText(clientId)) {
+        return reject(Refusal.CLIENT_COLLISION, 'writer key collides with a member clientID')
       }
       const member: Member = { n: m.members.length, key: b4a.from(block.key), role: block.role, clientId, name: '', color: '', device: null, removed: false }
       return { action: 'add-writer', next: withMember(m, member), key: member.key, indexer: block.role === 'owner' }
     }
 
     case 'remove-writer': {
-      if (author.role !== 'owner') return { action: 'reject', reason: ONLY_OWNERS_REMOVE }
+      if (author.role !== 'owner') return reject(Refusal.ONLY_OWNERS_REMOVE, 'only owners remove members')
       const target = findMember(m, block.key)
-      if (target === undefined || target.removed) return { action: 'reject', reason: 'not a member' }
+      if (target === undefined || target.removed) return reject(Refusal.TARGET_NOT_MEMBER, 'not a member')
       if (target.role === 'owner' && activeOwners(m).length === 1) {
-        return { action: 'reject', reason: 'the last owner cannot be removed' }
+        return reject(Refusal.LAST_OWNER, 'the last owner cannot be removed')
       }
-      if (!removable(target.key)) return { action: 'reject', reason: 'writer cannot be removed now' }
+      if (!ctx.removable(target.key)) return reject(Refusal.CANNOT_REMOVE_NOW, 'writer cannot be removed now')
       return { action: 'remove-writer', next: withMember(m, { ...target, removed: true }), key: target.key }
     }
 
     case 'moved':
-      if (author.role !== 'owner') return { action: 'reject', reason: ONLY_OWNERS_MOVE }
-      if (m.movedTo !== null) return { action: 'reject', reason: 'document already moved' }
+      if (author.role !== 'owner') return reject(Refusal.ONLY_OWNERS_MOVE, 'only owners move a document')
+      if (m.movedTo !== null) return reject(Refusal.ALREADY_MOVED, 'document already moved')
       return { action: 'membership', next: { ...m, movedTo: { key: b4a.from(block.key), sealed: block.sealed } } }
   }
 }
@@ -152,7 +178,6 @@ export function decide(m: Membership, signer: Key, block: Block, removable: (key
 // --- encoding of the membership record (one entry of the `members` view) ---
 
 const ROLE = { owner: 1, writer: 2 } as const
-const MEMBERSHIP_VERSION = 1
 type State = ReturnType<typeof c.state>
 
 const memberEncoding = {
@@ -191,7 +216,8 @@ const memberEncoding = {
 
 const membershipEncoding = {
   preencode(state: State, m: Membership) {
-    c.uint.preencode(state, MEMBERSHIP_VERSION)
+    c.uint.preencode(state, m.format)
+    if (m.format >= 2) c.uint.preencode(state, m.type)
     c.string.preencode(state, m.title)
     c.uint.preencode(state, m.members.length)
     for (const x of m.members) memberEncoding.preencode(state, x)
@@ -206,7 +232,8 @@ const membershipEncoding = {
     }
   },
   encode(state: State, m: Membership) {
-    c.uint.encode(state, MEMBERSHIP_VERSION)
+    c.uint.encode(state, m.format)
+    if (m.format >= 2) c.uint.encode(state, m.type)
     c.string.encode(state, m.title)
     c.uint.encode(state, m.members.length)
     for (const x of m.members) memberEncoding.encode(state, x)
@@ -222,7 +249,8 @@ const membershipEncoding = {
   },
   decode(state: State): Membership {
     const version = c.uint.decode(state)
-    if (version !== MEMBERSHIP_VERSION) throw new Error(`unknown membership record version ${version}`)
+    if (version !== 1 && version !== 2) throw new Error(`unknown membership record version ${version}`)
+    const type = version >= 2 ? c.uint.decode(state) : 0
     const title = c.string.decode(state)
     const count = c.uint.decode(state)
     const members: Member[] = []
@@ -235,7 +263,7 @@ const membershipEncoding = {
       for (let i = 0; i < n; i++) sealed.push({ writer: c.fixed32.decode(state), box: c.buffer.decode(state) ?? b4a.alloc(0) })
       movedTo = { key, sealed }
     }
-    return { members, movedTo, title }
+    return { members, movedTo, title, format: version === 1 ? 1 : 2, type }
   }
 }
 

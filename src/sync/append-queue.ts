@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import { encodeBlock, updateBlock } from '../doc/blocks.js'
+import { BLOCK_VERSION, encodeBlock, updateBlock, type FormatVersion } from '../doc/blocks.js'
 import { MAX_UPDATE_BYTES } from '../limits.js'
 import { SwarmpadError } from '../errors.js'
 
@@ -49,7 +49,9 @@ export class AppendQueue {
     private readonly onError: (err: unknown) => void = () => {},
     private readonly onDurable: (yjs: Uint8Array, appended: unknown) => void = () => {},
     private readonly now: () => number = Date.now,
-    private readonly permanent: (err: unknown) => Error | null = () => null
+    private readonly permanent: (err: unknown) => Error | null = () => null,
+    /// The format of the document's blocks (a v1 document stays v1).
+    private readonly format: () => FormatVersion = () => BLOCK_VERSION
   ) {}
 
   /// Updates not yet durable (including those being appended), oldest first.
@@ -125,7 +127,7 @@ export class AppendQueue {
         const yjs = batch.length === 1 ? batch[0]!.update : Y.mergeUpdates(batch.map((c) => c.update))
         let block: Uint8Array
         try {
-          block = encodeBlock(updateBlock(yjs, this.now()))
+          block = encodeBlock(updateBlock(yjs, this.now()), this.format())
         } catch (err) {
           // Too large to ever be accepted: retrying cannot help.
           const tooLarge = new SwarmpadError('TOO_LARGE', err instanceof Error ? err.message : String(err))

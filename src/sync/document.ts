@@ -7,8 +7,8 @@ import { ChangeSet, Text } from '@codemirror/state'
 import type { Duplex } from 'node:stream'
 import { Resource } from '../resource.js'
 import { SwarmpadError } from '../errors.js'
-import { encodeBlock, type Block, type Key, type Role } from '../doc/blocks.js'
-import { activeMembers, clientIdFor, findMember, NOT_OWNER_REASONS, type Member, type Membership } from '../doc/membership.js'
+import { BLOCK_VERSION, encodeBlock, type Block, type FormatVersion, type Key, type Role } from '../doc/blocks.js'
+import { activeMembers, clientIdFor, findMember, NOT_OWNER_CODES, type Member, type Membership } from '../doc/membership.js'
 import { decodeRejectionEntry, decodeSnapshotEntry, decodeUpdateEntry, type RejectionEntry, type UpdateEntry } from '../doc/entries.js'
 import { changeSetOf, deltaToChangeSet, diffChanges, type DeltaOp, type TextChange } from '../doc/changes.js'
 import { TEXT_ROOT } from '../doc/yjs-guard.js'
@@ -55,6 +55,8 @@ export interface DocumentOptions {
   /// Where to keep a local checkpoint of the Y.Doc, so reopening loads one
   /// compact state instead of a snapshot plus the updates after it.
   checkpoint?: CheckpointStore
+  /// Tests only: reword every refusal apply() records (see ApplyOptions.word).
+  word?: (words: string) => string
 }
 
 /// Local changes waiting for their Yjs transaction. Positions of each step
@@ -146,6 +148,11 @@ export class SwarmDocument extends Resource {
   private foldScheduled = false
   private loaded = false
   private ownMember = -1
+  /// This device's Yjs clientID once its member record says (a re-key's
+  /// follower continues its old one); until then the one of its writer key.
+  private ownClientId: number | null = null
+  /// The document's format once the view says; see `format`.
+  private formatKnown: FormatVersion | null = null
   /// This device's updates that are durable in its log and not settled yet,
   /// by log position. The Y.Doc always holds them, so folding skips them and
   /// a rebuild re-applies them (Yjs ignores the ones the view holds too): an
@@ -379,7 +386,7 @@ export class SwarmDocument extends Resource {
 
   /// The Yjs clientID of this device in this document.
   get clientId(): number {
-    return clientIdFor(this.writerKey)
+    return this.ownClientId ?? clientIdFor(this.writerKey)
   }
 
   /// This device's Yjs clock in this document: how many characters it has
@@ -412,7 +419,7 @@ export class SwarmDocument extends Resource {
       throw new SwarmpadError('BAD_ARGUMENT', 'a document needs a 32-byte encryption key')
     }
     guardAutobase()
-    const apply = createApply(() => this.base.key)
+    const apply = createApply(() => this.base.key, this.options.word ? { word: this.options.word } : {})
     this.base = new Autobase<DocumentView>(this.store, key, {
       open: openView,
       apply,
@@ -453,12 +460,17 @@ export class SwarmDocument extends Resource {
         this.droppedLocal = true
         this.scheduleFold()
         return new SwarmpadError('NOT_WRITABLE', `this device can no longer write to this document; the edit was not saved (${err instanceof Error ? err.message : String(err)})`)
-      }
+      },
+      () => this.format
     )
     // Read the checkpoint and load it into a Y.Doc while Autobase opens.
     const preloaded = key !== null ? this.preloadCheckpoint(key) : Promise.resolve(null)
     await this.base.ready()
     if (this.state === 'needs-upgrade') throw new SwarmpadError('UPGRADE_REQUIRED', this.interruptReason ?? UPGRADE_REASON)
+    // A new document says first what it is, in the newest format (a build
+    // that cannot read it stops at this block instead of misreading later ones).
+    if (key === null) await this.base.append(encodeBlock({ kind: 'genesis', type: 0 }, BLOCK_VERSION))
+    await this.membership()
     this.ydoc = this.newYDoc()
     this.ytext = this.ydoc.getText(TEXT_ROOT)
     const pre = await preloaded
@@ -733,7 +745,25 @@ export class SwarmDocument extends Resource {
     const generation = this.membershipGeneration
     const m = await readMembership(this.base.view, this.base.key)
     if (generation === this.membershipGeneration) this.membershipCache = m
+    this.learn(m, this.base.view)
     return m
+  }
+
+  /// What a membership record says about this device and the document.
+  private learn(m: Membership, view: DocumentView): void {
+    if (view.members.length > 0) this.formatKnown = m.format
+    const me = findMember(m, this.writerKey)
+    if (me !== undefined) this.ownClientId = me.clientId
+  }
+
+  /// The format this device writes the document's blocks in: the document's
+  /// own (a v1 document stays v1, so v1 peers keep reading it); a document
+  /// nothing was applied to yet gets the newest (its first block decides).
+  get format(): FormatVersion {
+    if (this.formatKnown !== null) return this.formatKnown
+    const v = this.base.view
+    if (v.members.length === 0 && (v.updates.length > 0 || v.rejections.length > 0)) return (this.formatKnown = 1)
+    return BLOCK_VERSION
   }
 
   private invalidateMembership(): void {
@@ -798,7 +828,7 @@ export class SwarmDocument extends Resource {
     this.assertWritable(false)
     let bytes: Uint8Array
     try {
-      bytes = encodeBlock(block)
+      bytes = encodeBlock(block, this.format)
     } catch (err) {
       throw new SwarmpadError('BAD_ARGUMENT', err instanceof Error ? err.message : String(err))
     }
@@ -809,7 +839,7 @@ export class SwarmDocument extends Resource {
     if (accepted(m)) return
     const rejections = await this.rejections(rejectionsBefore)
     const mine = rejections.reverse().find((r) => b4a.equals(r.writer, this.writerKey))
-    const code = mine !== undefined && NOT_OWNER_REASONS.has(mine.reason) ? 'NOT_OWNER' : 'BAD_ARGUMENT'
+    const code = mine !== undefined && NOT_OWNER_CODES.has(mine.code) ? 'NOT_OWNER' : 'BAD_ARGUMENT'
     throw new SwarmpadError(code, mine ? mine.reason : `the ${block.kind} block was not applied`)
   }
 
@@ -819,7 +849,7 @@ export class SwarmDocument extends Resource {
     const core = this.base.view.rejections
     for (let i = from; i < core.length; i++) {
       const b = await core.get(i, { wait: false })
-      if (b !== null) out.push(decodeRejectionEntry(b))
+      if (b !== null) out.push(decodeRejectionEntry(b, this.format))
     }
     return out
   }
@@ -855,6 +885,7 @@ export class SwarmDocument extends Resource {
       // them from the hook's view, so 'members' listeners see the change.
       const generation = this.membershipGeneration
       const m = await readMembership(view, this.base.key).catch(() => null)
+      if (m !== null) this.learn(m, view)
       if (m !== null && generation === this.membershipGeneration) this.membershipCache = m
       this.emit('members')
     }
@@ -923,7 +954,8 @@ export class SwarmDocument extends Resource {
     // Far behind (after a fast-forward, or a long time offline): a snapshot
     // lies within the gap, so rebuild from the newest one and the entries
     // after it instead of fetching every entry (a fast-forwarded view is sparse).
-    if (end - this.folded > SNAPSHOT_INTERVAL && this.base.view.snapshots.length > 0) {
+    // A device that just joined starts there too (v2 writes snapshots by size).
+    if (this.base.view.snapshots.length > 0 && (end - this.folded > SNAPSHOT_INTERVAL || this.folded === 0)) {
       await this.rebuild(true)
       return
     }
@@ -1065,7 +1097,7 @@ export class SwarmDocument extends Resource {
     for (let i = this.rejectionsSeen; i < end; i++) {
       const block = await rejections.get(i, { wait: false })
       if (block === null) continue
-      const r = decodeRejectionEntry(block)
+      const r = decodeRejectionEntry(block, this.format)
       if (this.ownPending.has(r.seq) && b4a.equals(r.writer, this.writerKey)) {
         this.ownPending.delete(r.seq)
         drop = true

@@ -8,7 +8,9 @@ import * as Y from 'yjs'
 import b4a from 'b4a'
 import type Hypercore from 'hypercore'
 import type { Membership, Member } from '../doc/membership.js'
+import type { FormatVersion } from '../doc/blocks.js'
 import { decodeRejectionEntry, decodeSnapshotEntry, decodeUpdateEntry } from '../doc/entries.js'
+import { Refusal, refuse, type Verdict } from '../doc/refusals.js'
 import { guardUpdate, summarizeState, normalizeRanges, type UpdateShape } from '../doc/yjs-guard.js'
 import {
   MAX_TEXT_LENGTH,
@@ -17,7 +19,8 @@ import {
   QUOTA_SMALL_UPDATE,
   QUOTA_WINDOW_BLOCKS,
   QUOTA_WINDOW_BYTES,
-  SNAPSHOT_INTERVAL
+  SNAPSHOT_INTERVAL,
+  SNAPSHOT_MIN_BYTES
 } from '../limits.js'
 
 /// The views these checks read (a DocumentView has them).
@@ -48,12 +51,12 @@ export const APPLY_LIMITS: Readonly<ApplyLimits> = Object.freeze({
   rejectionsTail: QUOTA_REJECTIONS_TAIL
 })
 
-/// Refusal reasons of these checks (protocol: written into `rejections`).
+/// Refusals of these checks (v1 documents keep these words in their views).
 export const REASONS = {
-  unknownDelete: 'update deletes text of an unknown writer',
-  missingDelete: 'update deletes text that is not in the document',
-  tooLong: 'update would make the text longer than the limit',
-  overQuota: 'writer is over its quota of update bytes'
+  unknownDelete: refuse(Refusal.UNKNOWN_DELETE, 'update deletes text of an unknown writer'),
+  missingDelete: refuse(Refusal.MISSING_DELETE, 'update deletes text that is not in the document'),
+  tooLong: refuse(Refusal.TOO_LONG, 'update would make the text longer than the limit'),
+  overQuota: refuse(Refusal.OVER_QUOTA, 'writer is over its quota of update bytes')
 } as const
 
 /// Deleted clocks per client: for each, flat sorted `start, end` pairs,
@@ -264,10 +267,12 @@ class TextLength {
 
 interface Undo {
   member: number
-  before: number | undefined
+  /// Each client whose next clock the entry moved, and its clock before.
+  clocks: Array<[number, number | undefined]>
   quota: { window: number; bytes: number } | undefined
   plan: TextPlan | null
   inserted: number
+  entryBytes: number
 }
 
 const memberMaps = new WeakMap<Membership, Map<number, Member>>()
@@ -277,16 +282,29 @@ function byClientId(membership: Membership): Map<number, Member> {
   return map
 }
 
+/// Whether a view of `format` takes a snapshot after an update: v1 every
+/// SNAPSHOT_INTERVAL updates; v2 also when the update bytes since the newest
+/// snapshot reach the larger of SNAPSHOT_MIN_BYTES and that snapshot's own
+/// size (so a document typed in bursts gets snapshots, and merging them
+/// costs at most about as much as the bytes that led to them).
+export function snapshotDue(format: FormatVersion, since: { updates: number; bytes: number; snapshotBytes: number }, totalUpdates: number): boolean {
+  if (format === 1) return totalUpdates % SNAPSHOT_INTERVAL === 0
+  return since.updates >= SNAPSHOT_INTERVAL || since.bytes >= Math.max(SNAPSHOT_MIN_BYTES, since.snapshotBytes)
+}
+
 /// The state of the document as of the `updates` view, kept incrementally
 /// with an undo log so a truncation (an Autobase reorder) rolls it back, and
 /// rebuilt from the newest snapshot and the entries after it when the view
 /// moved in a way it did not follow (first use, a fast-forward, a truncation
 /// deeper than the undo log or across a snapshot):
 ///
-/// - the next Yjs clock of every member's client: where that member's next
-///   accepted update must start, and below which its text exists;
+/// - the next Yjs clock of every client with text: where its member's next
+///   accepted update must start, and below which its text exists (in v2 a
+///   seed brings clients of the old document, continued by followers);
 /// - the length of the text (all clocks minus the deleted ones);
-/// - each member's accepted update bytes in its current quota window.
+/// - each member's accepted update bytes in its current quota window (the
+///   runs of its log, since the newest snapshot);
+/// - the updates and bytes since the newest snapshot (when the next is due).
 ///
 /// Every entry of a view is appended by apply() and every truncation shows
 /// as a shorter view at the next call, so for one view object its length
@@ -305,10 +323,21 @@ export class WriterClocks {
   private base = 0
   private length = -1
   private view: CheckedView | null = null
+  /// The newest snapshot: how many updates it covers and its state's size;
+  /// and the entry bytes after it.
+  private snapshotAt = 0
+  private snapshotBytes = 0
+  private bytesSince = 0
   private static readonly MAX_UNDO = 4096
 
-  next(member: number): number {
-    return this.clocks.get(member) ?? 0
+  /// The next clock of a Yjs client (0: it has no text in the document).
+  next(client: number): number {
+    return this.clocks.get(client) ?? 0
+  }
+
+  /// Updates and bytes since the newest snapshot, and its size.
+  get sinceSnapshot(): { updates: number; bytes: number; snapshotBytes: number } {
+    return { updates: this.length - this.snapshotAt, bytes: this.bytesSince, snapshotBytes: this.snapshotBytes }
   }
 
   /// The length of the text of the view (UTF-16 units), or null when unknown.
@@ -320,19 +349,30 @@ export class WriterClocks {
   /// clock) deletes text that is not in the document, or null. A deletion
   /// may cover only clocks that exist: below a member's next clock, or
   /// within the update's own new text.
-  deletionProblem(shape: UpdateShape, membership: Membership, author: Member, inserted: number): string | null {
+  deletionProblem(shape: UpdateShape, membership: Membership, author: Member, inserted: number): Verdict | null {
     const members = byClientId(membership)
     const d = shape.deletes
     for (let i = 0; i < d.length; i += 3) {
       const client = d[i]!
       let limit: number
-      if (client === author.clientId) limit = this.next(author.n) + inserted
+      if (client === author.clientId) limit = this.next(client) + inserted
       else {
-        const member = members.get(client)
-        if (member === undefined) return REASONS.unknownDelete
-        limit = this.next(member.n)
+        limit = this.next(client)
+        if (limit === 0 && !members.has(client)) return REASONS.unknownDelete
       }
       if (d[i + 1]! + d[i + 2]! > limit) return REASONS.missingDelete
+    }
+    return null
+  }
+
+  /// Why an update builds on text that is not in the document (every item it
+  /// refers to must be accepted text), or null when it does not.
+  referenceProblem(references: Array<{ client: number; clock: number }>, membership: Membership): Verdict | null {
+    const members = byClientId(membership)
+    for (const ref of references) {
+      const next = this.next(ref.client)
+      if (next === 0 && !members.has(ref.client)) return refuse(Refusal.UNKNOWN_REFERENCE, 'update builds on text of an unknown writer')
+      if (ref.clock >= next) return refuse(Refusal.MISSING_REFERENCE, 'update builds on text that is not in the document')
     }
     return null
   }
@@ -362,19 +402,29 @@ export class WriterClocks {
     return used + bytes > limits.quotaWindowBytes
   }
 
-  /// An update entry of `member` (`entryBytes` long) was appended: its next
-  /// clock is `next`, and its text changes are `plan` and `inserted`.
-  accepted(member: number, next: number, change: { seq: number; entryBytes: number; plan: TextPlan | null; inserted: number }, limits: ApplyLimits): void {
-    this.undo.push({ member, before: this.clocks.get(member), quota: this.quota.get(member), plan: change.plan, inserted: change.inserted })
-    this.clocks.set(member, next)
+  /// An update entry of `member` (`entryBytes` long) was appended: the next
+  /// clocks of the clients it wrote are `next` (client, clock), and its text
+  /// changes are `plan` and `inserted`.
+  accepted(member: number, next: Array<[number, number]>, change: { seq: number; entryBytes: number; plan: TextPlan | null; inserted: number }, limits: ApplyLimits): void {
+    this.undo.push({ member, clocks: next.map(([client]) => [client, this.clocks.get(client)]), quota: this.quota.get(member), plan: change.plan, inserted: change.inserted, entryBytes: change.entryBytes })
+    for (const [client, clock] of next) this.clocks.set(client, clock)
     this.advance(member, change, limits)
     this.length++
-    if (this.length % SNAPSHOT_INTERVAL === 0) this.quota.clear()
+    this.bytesSince += change.entryBytes
     if (this.undo.length > 2 * WriterClocks.MAX_UNDO) {
       const drop = this.undo.length - WriterClocks.MAX_UNDO
       this.undo.splice(0, drop)
       this.base += drop
     }
+  }
+
+  /// apply() appended a snapshot of all `length` updates, of `bytes` bytes:
+  /// the quota windows and the counts since the snapshot start again.
+  snapshotted(bytes: number): void {
+    this.quota.clear()
+    this.snapshotAt = this.length
+    this.snapshotBytes = bytes
+    this.bytesSince = 0
   }
 
   private advance(member: number, change: { seq: number; entryBytes: number; plan: TextPlan | null; inserted: number }, limits: ApplyLimits): void {
@@ -385,31 +435,36 @@ export class WriterClocks {
   }
 
   /// Make the state that of `view.updates` as it is now.
-  async sync(view: CheckedView, membership: Membership, limits: ApplyLimits): Promise<void> {
+  async sync(view: CheckedView, limits: ApplyLimits): Promise<void> {
     const length = view.updates.length
-    const interval = Math.floor(this.length / SNAPSHOT_INTERVAL) * SNAPSHOT_INTERVAL
-    if (view === this.view && length <= this.length && length >= this.base && length >= interval) {
+    if (view === this.view && length <= this.length && length >= this.base && length >= this.snapshotAt) {
       for (; this.length > length; this.length--) {
         const u = this.undo.pop()!
-        if (u.before === undefined) this.clocks.delete(u.member)
-        else this.clocks.set(u.member, u.before)
+        for (const [client, before] of u.clocks) {
+          if (before === undefined) this.clocks.delete(client)
+          else this.clocks.set(client, before)
+        }
         if (u.quota === undefined) this.quota.delete(u.member)
         else this.quota.set(u.member, u.quota)
         if (u.plan !== null) this.text.revert(u.plan, u.inserted)
+        this.bytesSince -= u.entryBytes
       }
       return
     }
-    const memberOf = new Map(membership.members.map((m) => [m.clientId, m.n]))
     this.clocks = new Map()
     this.text = new TextLength()
     this.quota = new Map()
+    this.snapshotAt = 0
+    this.snapshotBytes = 0
+    this.bytesSince = 0
     let from = 0
     if (view.snapshots.length > 0) {
       const snap = decodeSnapshotEntry(await mustGet(view.snapshots, view.snapshots.length - 1))
-      for (const [client, clock] of Y.decodeStateVector(Y.encodeStateVectorFromUpdate(snap.state))) {
-        const n = memberOf.get(client)
-        if (n !== undefined) this.clocks.set(n, clock)
-      }
+      // (A v1 view's snapshots hold only members' clients; a v2 seed brings
+      // others, whose clocks count the same way.)
+      for (const [client, clock] of Y.decodeStateVector(Y.encodeStateVectorFromUpdate(snap.state))) this.clocks.set(client, clock)
+      this.snapshotAt = snap.updates
+      this.snapshotBytes = snap.state.length
       const summary = summarizeState(snap.state)
       if (summary === null) this.text.known = false
       else {
@@ -420,20 +475,23 @@ export class WriterClocks {
       }
       from = snap.updates
     }
-    const start = Math.floor(length / SNAPSHOT_INTERVAL) * SNAPSHOT_INTERVAL
     for (let i = from; i < length; i++) {
       const block = await mustGet(view.updates, i)
       const entry = decodeUpdateEntry(block)
-      if (i >= start) this.advance(entry.member, { seq: entry.seq, entryBytes: block.length, plan: null, inserted: 0 }, limits)
+      this.advance(entry.member, { seq: entry.seq, entryBytes: block.length, plan: null, inserted: 0 }, limits)
+      this.bytesSince += block.length
       // (An entry today's guard refuses was accepted by an older build, e.g.
       // with more delete ranges than the cap now allows: its clocks and
       // text are not followed, the same way on every peer.)
       const verdict = guardUpdate(entry.yjs)
       if (!verdict.ok) continue
-      const own = verdict.shape.sections[0]
-      if (own !== undefined) this.clocks.set(entry.member, own.clock + own.length)
+      let inserted = 0
+      for (const section of verdict.shape.sections) {
+        this.clocks.set(section.client, section.clock + section.length)
+        inserted += section.length
+      }
       const plan = this.planText(verdict.shape)
-      if (plan !== null) this.text.commit(plan, own?.length ?? 0)
+      if (plan !== null) this.text.commit(plan, inserted)
     }
     this.undo = []
     this.base = length
@@ -453,13 +511,13 @@ export class RejectionTail {
   private length = -1
   private tail: Array<{ writer: string; seq: number }> = []
 
-  async sync(view: CheckedView, limits: ApplyLimits): Promise<void> {
+  async sync(view: CheckedView, format: FormatVersion, limits: ApplyLimits): Promise<void> {
     const length = view.rejections.length
     if (view === this.view && length === this.length) return
     const from = Math.max(0, length - limits.rejectionsTail)
     const tail: Array<{ writer: string; seq: number }> = []
     for (let i = from; i < length; i++) {
-      const r = decodeRejectionEntry(await mustGet(view.rejections, i))
+      const r = decodeRejectionEntry(await mustGet(view.rejections, i), format)
       tail.push({ writer: b4a.toString(r.writer, 'hex'), seq: r.seq })
     }
     this.tail = tail

@@ -2,7 +2,7 @@ import * as Y from 'yjs'
 import b4a from 'b4a'
 import type { AutobaseNode, HostCalls, ViewStore } from 'autobase'
 import type Hypercore from 'hypercore'
-import { decodeBlock, inflateCap, updatePayload, type Key } from '../doc/blocks.js'
+import { BLOCK_VERSION, decodeBlock, type FormatVersion, type Key } from '../doc/blocks.js'
 import { decide, decodeMembership, encodeMembership, findMember, genesis, type Membership } from '../doc/membership.js'
 import {
   decodeSnapshotEntry,
@@ -11,9 +11,9 @@ import {
   encodeSnapshotEntry,
   encodeUpdateEntry
 } from '../doc/entries.js'
-import { guardUpdate } from '../doc/yjs-guard.js'
-import { SNAPSHOT_INTERVAL } from '../limits.js'
-import { APPLY_LIMITS, REASONS, RejectionTail, WriterClocks, type ApplyLimits } from './limits-check.js'
+import { Refusal, refuse, type Verdict } from '../doc/refusals.js'
+import { checkUpdate } from './accept-update.js'
+import { APPLY_LIMITS, RejectionTail, snapshotDue, WriterClocks, type ApplyLimits } from './limits-check.js'
 
 export { WriterClocks } from './limits-check.js'
 
@@ -21,7 +21,7 @@ export { WriterClocks } from './limits-check.js'
 export interface DocumentView {
   /// One entry per accepted update (UpdateEntry).
   updates: Hypercore
-  /// Every SNAPSHOT_INTERVAL accepted updates, the merged document (SnapshotEntry).
+  /// Now and then (see snapshotDue), the merged document (SnapshotEntry).
   snapshots: Hypercore
   /// The membership after each change to it (Membership record).
   members: Hypercore
@@ -54,27 +54,59 @@ export async function readMembership(view: DocumentView, creator: Key): Promise<
 
 /// The message apply() interrupts the document with when a newer peer wrote.
 export const UPGRADE_REASON = 'upgrade swarmpad: a member uses a newer block format'
+/// ... or when the document is of a type this build does not know (v2 genesis).
+export const UPGRADE_TYPE_REASON = 'upgrade swarmpad: the document is of a newer type'
+
+/// The format of the document the view belongs to: the membership record's
+/// version once there is one; 1 when a v1 document has entries but no record
+/// yet; null when nothing was applied (the first block decides).
+export function viewFormat(view: ViewLengths, membership: Membership | null): FormatVersion | null {
+  if (view.members.length > 0 && membership === null) return null
+  if (view.members.length > 0) return membership!.format
+  if (view.updates.length > 0 || view.rejections.length > 0) return 1
+  return null
+}
+
+type ViewLengths = { [K in 'members' | 'updates' | 'rejections']: { length: number } }
+
+/// The format a view's entries are read in: its document's, or (nothing
+/// applied yet) the newest.
+export function entryFormat(view: ViewLengths, membership: Membership | null): FormatVersion {
+  return viewFormat(view, membership) ?? BLOCK_VERSION
+}
+
+/// Options of createApply. `limits` exist for tests that drive apply() with
+/// small numbers (a document's peers must all use APPLY_LIMITS, which are
+/// part of the protocol); `word` rewords every refusal (a test stands for a
+/// build that words reasons differently: v2 views must not change).
+export interface ApplyOptions {
+  limits?: Partial<ApplyLimits>
+  word?: (words: string) => string
+}
 
 /// Build the apply() handler of a document created by `creator()` (the Autobase key).
 ///
 /// Deterministic and total: it reads and writes only the view, never throws on
-/// bad input, and records refusals with their reason (up to a per-writer cap,
-/// see RejectionTail), so every peer that applies the same blocks ends with
-/// the same views. `limits` exist for tests: a document's peers must all use
-/// the defaults (APPLY_LIMITS), which are part of the protocol.
-export function createApply(creator: () => Key, limits: Partial<ApplyLimits> = {}) {
-  const lim: ApplyLimits = { ...APPLY_LIMITS, ...limits }
+/// bad input, and records refusals (a code in v2, the v1 words in v1; up to a
+/// per-writer cap, see RejectionTail), so every peer that applies the same
+/// blocks ends with the same views.
+export function createApply(creator: () => Key, options: ApplyOptions = {}) {
+  const lim: ApplyLimits = { ...APPLY_LIMITS, ...options.limits }
+  const word = options.word ?? ((w: string) => w)
   const clocks = new WriterClocks()
   const tail = new RejectionTail()
   return async function apply(nodes: AutobaseNode[], view: DocumentView, host: HostCalls): Promise<void> {
     let membership = await readMembership(view, creator())
-    await clocks.sync(view, membership, lim)
+    let format = viewFormat(view, membership)
+    await clocks.sync(view, lim)
 
-    const reject = async (node: AutobaseNode, reason: string) => {
+    const reject = async (node: AutobaseNode, verdict: Verdict) => {
       const seq = node.length - 1
-      await tail.sync(view, lim) // read only when a refusal is to be recorded
+      const f = format ?? 1 // a refusal before anything was applied: a v1 document
+      format = f
+      await tail.sync(view, f, lim) // read only when a refusal is to be recorded
       if (!tail.allows(node.from.key, seq, lim)) return // over the cap: refused, not recorded
-      await view.rejections.append(encodeRejectionEntry({ writer: node.from.key, seq, reason }))
+      await view.rejections.append(encodeRejectionEntry({ writer: node.from.key, seq, code: verdict.code, ...(verdict.args ? { args: verdict.args } : {}), reason: word(verdict.words) }, f))
       tail.recorded(view, node.from.key, seq, lim)
     }
 
@@ -83,7 +115,7 @@ export function createApply(creator: () => Key, limits: Partial<ApplyLimits> = {
       const signer = node.from.key
       const author = findMember(membership, signer)
       if (author === undefined || author.removed) {
-        await reject(node, 'signer is not a member')
+        await reject(node, refuse(Refusal.NOT_MEMBER, 'signer is not a member'))
         continue
       }
 
@@ -94,88 +126,58 @@ export function createApply(creator: () => Key, limits: Partial<ApplyLimits> = {
           host.interrupt(`${UPGRADE_REASON} (version ${decoded.newerVersion})`)
           return
         }
-        await reject(node, decoded.reason)
+        await reject(node, refuse(Refusal.MALFORMED_BLOCK, decoded.reason))
+        continue
+      }
+      const block = decoded.block
+
+      if (format === null) {
+        // The document's first block decides its format. A v2 document
+        // starts with a membership record that says so (and its type).
+        if (decoded.version === 2) {
+          const type = block.kind === 'genesis' ? block.type : 0
+          if (type !== 0) {
+            host.interrupt(`${UPGRADE_TYPE_REASON} (type ${type})`)
+            return
+          }
+          membership = genesis(creator(), 2, type)
+          await view.members.append(encodeMembership(membership))
+          format = 2
+          if (block.kind === 'genesis') continue
+        } else format = 1
+      }
+      if (decoded.version !== format) {
+        // v1 builds stop at a v2 block ("upgrade swarmpad"); a v2 build refuses
+        // a block of the other format, on every peer alike.
+        await reject(node, refuse(Refusal.WRONG_VERSION, 'block is not in the format version of the document'))
         continue
       }
 
-      const decision = decide(membership, signer, decoded.block, (key) => host.removeable(key))
+      const decision = decide(membership, signer, block, { removable: (key) => host.removeable(key), hasText: (client) => clocks.next(client) > 0 })
       switch (decision.action) {
         case 'reject':
-          await reject(node, decision.reason)
+          await reject(node, decision.verdict)
           break
 
         case 'update': {
-          if (decoded.block.kind !== 'update') break
+          if (block.kind !== 'update' && block.kind !== 'seed') break
           const seq = node.length - 1
-          // Before inflating or parsing: an over-quota writer costs little.
-          if (clocks.overQuota(decision.member.n, seq, decoded.block.yjs.length, lim)) {
-            await reject(node, REASONS.overQuota)
-            break
-          }
-          let yjs: Uint8Array
-          try {
-            yjs = updatePayload(decoded.block, inflateCap(decoded.block.yjs.length))
-          } catch {
-            await reject(node, 'bad update: compressed payload does not inflate within the size cap')
-            break
-          }
-          const verdict = guardUpdate(yjs)
-          if (!verdict.ok) {
-            await reject(node, `bad update: ${verdict.reason}`)
-            break
-          }
-          const { clients, deleteRanges } = verdict.shape
-          if (clients.length === 0 && deleteRanges === 0) {
-            await reject(node, 'update changes nothing')
-            break
-          }
-          if (clients.some((id) => id !== decision.member.clientId)) {
-            await reject(node, 'update holds text authored by another writer')
-            break
-          }
-          // A writer's text continues its own clock: no clock written twice
-          // (two histories under one clientID, e.g. a copied device, would
-          // merge differently in a snapshot than folded one by one) and no gap.
-          const own = verdict.shape.sections[0]
-          const expected = clocks.next(decision.member.n)
-          if (own !== undefined && own.clock !== expected) {
-            await reject(node, `update does not continue its writer's text (clock ${own.clock}, expected ${expected})`)
-            break
-          }
-          // Text is placed next to text it builds on. When that text is not in
-          // the document (its writer was removed before it was signed, so
-          // Autobase dropped it), Yjs would hold this update back forever and
-          // its writer's clock would stall: refuse it here, the same way on
-          // every peer; its author rebuilds and types on.
-          const missing = missingReference(verdict.shape.references, membership, clocks)
-          if (missing !== null) {
-            await reject(node, missing)
-            break
-          }
-          // Deletions cover only text that exists (Yjs would keep the rest
-          // pending, walk it on every later update, and delete text typed
-          // later on some peers only), and the text stays within its limit.
-          const inserted = own === undefined ? 0 : own.length
-          const deletion = clocks.deletionProblem(verdict.shape, membership, decision.member, inserted)
-          if (deletion !== null) {
-            await reject(node, deletion)
-            break
-          }
-          const plan = clocks.planText(verdict.shape)
-          if (clocks.tooLong(plan, inserted, lim.maxTextLength)) {
-            await reject(node, REASONS.tooLong)
+          const result = checkUpdate(block, { member: decision.member, membership, seq, clocks, limits: lim, updates: view.updates.length })
+          if (!result.ok) {
+            await reject(node, result.verdict)
             break
           }
           const entry = encodeUpdateEntry({
             member: decision.member.n,
             seq,
-            time: decoded.block.time,
-            yjs: decoded.block.yjs,
-            compressed: decoded.block.compressed === true
+            time: block.kind === 'update' ? block.time : 0,
+            yjs: block.yjs,
+            compressed: block.compressed === true
           })
           await view.updates.append(entry)
-          clocks.accepted(decision.member.n, own === undefined ? expected : own.clock + own.length, { seq, entryBytes: entry.length, plan, inserted }, lim)
-          if (view.updates.length % SNAPSHOT_INTERVAL === 0) await writeSnapshot(view)
+          const { next, plan, inserted } = result.accepted
+          clocks.accepted(decision.member.n, next, { seq, entryBytes: entry.length, plan, inserted }, lim)
+          if (snapshotDue(format, clocks.sinceSnapshot, view.updates.length)) clocks.snapshotted(await writeSnapshot(view))
           break
         }
 
@@ -189,7 +191,7 @@ export function createApply(creator: () => Key, limits: Partial<ApplyLimits> = {
           try {
             await host.removeWriter(decision.key)
           } catch (err) {
-            await reject(node, `writer cannot be removed: ${err instanceof Error ? err.message : String(err)}`)
+            await reject(node, refuse(Refusal.REMOVE_FAILED, `writer cannot be removed: ${err instanceof Error ? err.message : String(err)}`))
             break
           }
           membership = decision.next
@@ -205,21 +207,10 @@ export function createApply(creator: () => Key, limits: Partial<ApplyLimits> = {
   }
 }
 
-/// Why an update builds on text that is not in the document (every item it
-/// refers to must be accepted text of a member), or null when it does not.
-function missingReference(references: Array<{ client: number; clock: number }>, membership: Membership, clocks: WriterClocks): string | null {
-  for (const ref of references) {
-    const member = membership.members.find((m) => m.clientId === ref.client)
-    if (member === undefined) return 'update builds on text of an unknown writer'
-    if (ref.clock >= clocks.next(member.n)) return 'update builds on text that is not in the document'
-  }
-  return null
-}
-
-/// Append Y.mergeUpdates([previous snapshot, ...updates since]) to `snapshots`.
-/// mergeUpdates is a pure function of its inputs, so every peer writes the
-/// same bytes (with the same Yjs version).
-async function writeSnapshot(view: DocumentView): Promise<void> {
+/// Append Y.mergeUpdates([previous snapshot, ...updates since]) to `snapshots`
+/// and return the state's size. mergeUpdates is a pure function of its
+/// inputs, so every peer writes the same bytes (with the same Yjs version).
+async function writeSnapshot(view: DocumentView): Promise<number> {
   const parts: Uint8Array[] = []
   let from = 0
   if (view.snapshots.length > 0) {
@@ -230,7 +221,9 @@ async function writeSnapshot(view: DocumentView): Promise<void> {
   for (let i = from; i < view.updates.length; i++) {
     parts.push(decodeUpdateEntry(await mustGet(view.updates, i)).yjs)
   }
-  await view.snapshots.append(encodeSnapshotEntry({ updates: view.updates.length, state: Y.mergeUpdates(parts) }))
+  const state = Y.mergeUpdates(parts)
+  await view.snapshots.append(encodeSnapshotEntry({ updates: view.updates.length, state }))
+  return state.length
 }
 
 async function mustGet(core: Hypercore, index: number): Promise<Buffer> {

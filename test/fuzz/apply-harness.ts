@@ -8,7 +8,7 @@ import b4a from 'b4a'
 import type { AutobaseNode } from 'autobase'
 import { FakeHost, hex, newView, VIEWS, type HostState } from '../helpers/fake-autobase.js'
 export { FakeCore, FakeHost, newView, VIEWS, type FakeView, type HostState } from '../helpers/fake-autobase.js'
-import { createApply, type DocumentView } from '../../src/sync/view.js'
+import { createApply, entryFormat, type DocumentView } from '../../src/sync/view.js'
 import type { ApplyLimits } from '../../src/sync/limits-check.js'
 import { decodeMembership } from '../../src/doc/membership.js'
 import { decodeRejectionEntry, decodeSnapshotEntry, decodeUpdateEntry } from '../../src/doc/entries.js'
@@ -32,9 +32,10 @@ export class ApplyPeer {
 
   /// `limits`: apply()'s document-dependent limits (small ones make a fuzz
   /// run reach them; every peer compared must use the same).
-  constructor(readonly creator: Uint8Array, limits: Partial<ApplyLimits> = {}) {
+  /// `word` rewords every refusal (a build that words reasons differently).
+  constructor(readonly creator: Uint8Array, limits: Partial<ApplyLimits> = {}, word?: (w: string) => string) {
     this.host = new FakeHost(creator)
-    this.apply = createApply(() => creator, limits)
+    this.apply = createApply(() => creator, word ? { limits, word } : { limits })
     this.mark()
   }
 
@@ -95,8 +96,9 @@ export function outcome(peer: ApplyPeer): Outcome {
   const last = v.members.blocks[v.members.length - 1]
   const m = last ? decodeMembership(last) : null
   const membership = m === null ? 'genesis' : JSON.stringify(m, (_k, val: unknown) => (val instanceof Uint8Array ? hex(val) : val))
+  const format = entryFormat(v, m)
   const rejections = v.rejections.blocks.map((b) => {
-    const r = decodeRejectionEntry(b)
+    const r = decodeRejectionEntry(b, format)
     return `${hex(r.writer).slice(0, 8)}#${r.seq}: ${r.reason}`
   })
   const bytes: Record<string, string[]> = {}

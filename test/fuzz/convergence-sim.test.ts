@@ -439,7 +439,7 @@ async function rejectionsOf(doc: SwarmDocument): Promise<string[]> {
   for (let i = 0; i < core.length; i++) {
     const b = await within(core.get(i), 10_000, `rejection ${i}`)
     if (b === null) throw new Error(`rejection ${i} unavailable`)
-    const r = decodeRejectionEntry(b)
+    const r = decodeRejectionEntry(b, doc.format)
     out.push(`${b4a.toString(b4a.from(r.writer), 'hex').slice(0, 8)}#${r.seq}: ${r.reason}`)
   }
   return out

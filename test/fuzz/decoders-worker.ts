@@ -84,7 +84,7 @@ async function documentChecks(shape: UpdateShape): Promise<void> {
   const author = membership.members[0]
   if (author === undefined) return
   const clocks = new WriterClocks()
-  await clocks.sync(emptyView, membership, APPLY_LIMITS)
+  await clocks.sync(emptyView, APPLY_LIMITS)
   const own = shape.sections[0]!
   const inserted = own.clock === 0 ? own.length : 0
   const problem = clocks.deletionProblem(shape, membership, author, inserted)

@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import b4a from 'b4a'
-import { encodeBlock } from '../../src/doc/blocks.js'
+import { BLOCK_VERSION, encodeBlock } from '../../src/doc/blocks.js'
 import { TEXT_ROOT } from '../../src/doc/yjs-guard.js'
 import { isSwarmpadError } from '../../src/errors.js'
 import Autobase from 'autobase'
@@ -95,8 +95,9 @@ describe('authorship and membership on every peer', () => {
   })
 
   test('a block of a newer format stops the document on every older peer with "upgrade swarmpad"', async () => {
-    // A device of a newer swarmpad (its apply() understands version 2; here:
-    // skips it) writes a version-2 block; the peers of this build must stop.
+    // A device of a newer swarmpad (its apply() understands the next version;
+    // here: skips it) writes a block of that version; the peers of this build must stop.
+    const NEWER = BLOCK_VERSION + 1
     const a = await createDoc()
     const c = await joinDoc(a.doc)
     const dir = await tmpDir()
@@ -105,7 +106,7 @@ describe('authorship and membership on every peer', () => {
     const newer = new Autobase<DocumentView>(store.namespace('doc'), a.doc.key, {
       open: openView,
       close: closeView,
-      apply: (nodes, view, host) => apply(nodes.filter((n) => n.value === null || n.value[0] !== 2), view, host),
+      apply: (nodes, view, host) => apply(nodes.filter((n) => n.value === null || n.value[0] !== NEWER), view, host),
       encryptionKey: a.doc.encryptionKey,
       encrypted: true,
       ackInterval: 0
@@ -135,13 +136,13 @@ describe('authorship and membership on every peer', () => {
     await converge([a.doc, c.doc])
     const interrupted: string[] = []
     for (const d of [a.doc, c.doc]) d.on('interrupt', (reason: string) => interrupted.push(reason))
-    await newer.append(new Uint8Array([2, 1, 0]))
+    await newer.append(new Uint8Array([NEWER, 1, 0]))
     await eventually(async () => {
       await newer.update()
       return a.doc.state === 'needs-upgrade' && c.doc.state === 'needs-upgrade'
     }, 'every older peer to stop', 20_000)
     for (const d of [a.doc, c.doc]) {
-      expect(d.interruptReason).toMatch(/upgrade swarmpad.*version 2/)
+      expect(d.interruptReason).toMatch(new RegExp(`upgrade swarmpad.*version ${NEWER}`))
       expect(() => d.edit([{ from: 0, insert: 'x' }])).toThrow(/upgrade swarmpad/)
       expect(d.text.toString()).toBe('before. ')
     }

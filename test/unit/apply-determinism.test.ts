@@ -8,7 +8,7 @@ import * as Y from 'yjs'
 import b4a from 'b4a'
 import type { AutobaseNode } from 'autobase'
 import { createApply, UPGRADE_REASON, type DocumentView } from '../../src/sync/view.js'
-import { decodeBlock, encodeBlock, type Block, type Role } from '../../src/doc/blocks.js'
+import { BLOCK_VERSION, decodeBlock, encodeBlock, type Block, type FormatVersion, type Role } from '../../src/doc/blocks.js'
 import { clientIdFor, decide, decodeMembership, findMember, genesis, type Membership } from '../../src/doc/membership.js'
 import { decodeRejectionEntry, decodeSnapshotEntry, decodeUpdateEntry } from '../../src/doc/entries.js'
 import { TEXT_ROOT } from '../../src/doc/yjs-guard.js'
@@ -162,7 +162,9 @@ interface History {
 }
 
 /// A linearized history: nodes of several writers, in one order every peer agrees on.
-function randomHistory(rng: Prng, length: number): History {
+function randomHistory(rng: Prng, length: number, format: FormatVersion = BLOCK_VERSION): History {
+  const enc = (block: Block) => encodeBlock(block, format)
+  const update = (yjs: Uint8Array, time = 1_700_000_000_000): Uint8Array => enc({ kind: 'update', time, yjs })
   const writers = Array.from({ length: 5 }, () => newWriter(rng))
   const creator = writers[0]!.key
   const outsider = newWriter(rng) // never added
@@ -175,9 +177,9 @@ function randomHistory(rng: Prng, length: number): History {
   let membership = genesis(creator)
   const push = (w: Writer, value: Uint8Array | null) => {
     nodes.push(node(w, value))
-    if (value === null || value[0] !== 1) return
+    if (value === null || value[0] !== format) return
     try {
-      const d = decide(membership, w.key, decodeBlockOrThrow(value), () => true)
+      const d = decide(membership, w.key, decodeBlockOrThrow(value), { removable: () => true, hasText: () => false })
       if (d.action === 'add-writer' || d.action === 'remove-writer' || d.action === 'membership') membership = d.next
     } catch {}
   }
@@ -186,8 +188,8 @@ function randomHistory(rng: Prng, length: number): History {
     return m !== undefined && !m.removed
   }
   // Start with two collaborators so most updates are accepted.
-  push(writers[0]!, encodeBlock({ kind: 'add-writer', key: writers[1]!.key, role: 'writer' }))
-  push(writers[0]!, encodeBlock({ kind: 'add-writer', key: writers[2]!.key, role: 'owner' }))
+  push(writers[0]!, enc({ kind: 'add-writer', key: writers[1]!.key, role: 'writer' }))
+  push(writers[0]!, enc({ kind: 'add-writer', key: writers[2]!.key, role: 'owner' }))
   while (nodes.length < length) {
     const w = rng.bool(0.05) ? outsider : rng.bool(0.4) ? writers[0]! : rng.pick(writers)
     const kind = rng.weighted({ update: 60, sync: 8, forged: 3, malformed: 3, badYjs: 2, add: 8, remove: 2, profile: 3, meta: 2, ack: 3, empty: 1 })
@@ -234,19 +236,19 @@ function randomHistory(rng: Prng, length: number): History {
         const old = findMember(membership, target.key)
         if (i > 0 && old !== undefined && old.removed && rng.bool(0.75)) target = writers[i] = newWriter(rng)
         const role: Role = rng.bool(0.25) ? 'owner' : 'writer'
-        push(w, encodeBlock({ kind: 'add-writer', key: target.key, role }))
+        push(w, enc({ kind: 'add-writer', key: target.key, role }))
         break
       }
       case 'remove':
-        push(w, encodeBlock({ kind: 'remove-writer', key: rng.pick(writers.slice(1)).key }))
+        push(w, enc({ kind: 'remove-writer', key: rng.pick(writers.slice(1)).key }))
         break
       case 'profile': {
         const block: Block = { kind: 'profile', name: rng.string(rng.int(0, 10), [...'abc xyz']), color: rng.pick(['', '#112233', '#abcdef']), device: rng.bool() ? b4a.from(rng.bytes(32)) : null }
-        push(w, encodeBlock(block))
+        push(w, enc(block))
         break
       }
       case 'meta':
-        push(w, encodeBlock({ kind: 'meta', title: rng.string(rng.int(0, 20), [...'title ']) }))
+        push(w, enc({ kind: 'meta', title: rng.string(rng.int(0, 20), [...'title ']) }))
         break
       case 'ack':
         push(w, null)
@@ -270,11 +272,11 @@ const splits = (rng: Prng) => ({
 })
 
 describe('apply() determinism', () => {
-  test('the same nodes in different batch splits and after truncate + re-apply give identical views and text', async (ctx) => {
+  test.for([2, 1] as const)('format v%i: the same nodes in different batch splits and after truncate + re-apply give identical views and text', async (format, ctx) => {
     const rng = seeded(ctx)
     // Enough accepted updates for several snapshots.
     const length = iterations(SNAPSHOT_INTERVAL * 4)
-    const history = randomHistory(rng, length)
+    const history = randomHistory(rng, length, format)
     const s = splits(rng)
     const reference = await run(history.creator, history.nodes, s.whole)
     const byOne = await run(history.creator, history.nodes, s.ones)
@@ -288,18 +290,26 @@ describe('apply() determinism', () => {
     // The history exercised what it should: snapshots, refusals of every kind, membership changes.
     const v = reference.view
     expect(v.snapshots.length).toBeGreaterThanOrEqual(2)
-    const reasons = v.rejections.blocks.map((b) => decodeRejectionEntry(b).reason)
+    const reasons = v.rejections.blocks.map((b) => decodeRejectionEntry(b, format).reason)
     const has = (re: RegExp) => reasons.some((r) => re.test(r))
     expect(has(/signer is not a member/), 'non-member blocks').toBe(true)
     expect(has(/authored by another writer/), 'forged clientIDs').toBe(true)
     expect(has(/bad update/), 'malformed Yjs').toBe(true)
     expect(has(/only owners/), 'non-owner membership changes').toBe(true)
-    expect(has(/^(truncated|trailing|unknown block|non-canonical|empty)/), 'undecodable blocks').toBe(true)
+    expect(has(format === 1 ? /^(truncated|trailing|unknown block|non-canonical|empty)/ : /^malformed block$/), 'undecodable blocks').toBe(true)
     expect(v.members.length).toBeGreaterThan(2)
     expect(reference.host.interrupts).toEqual([])
 
-    // Snapshots: each is the merge of the previous one and the updates since, at every SNAPSHOT_INTERVAL.
-    for (const [i, b] of v.snapshots.blocks.entries()) expect(decodeSnapshotEntry(b).updates).toBe((i + 1) * SNAPSHOT_INTERVAL)
+    // Snapshots: v1 at every SNAPSHOT_INTERVAL; v2 at most that far apart (and also by size).
+    let previous = 0
+    for (const [i, b] of v.snapshots.blocks.entries()) {
+      const at = decodeSnapshotEntry(b).updates
+      if (format === 1) expect(at).toBe((i + 1) * SNAPSHOT_INTERVAL)
+      else expect(at - previous).toBeGreaterThan(0)
+      expect(at - previous).toBeLessThanOrEqual(SNAPSHOT_INTERVAL)
+      previous = at
+    }
+    expect(v.members.blocks.length > 0 && decodeMembership(v.members.blocks[0]!).format).toBe(format)
 
     // The same text whether folded entry by entry or rebuilt from the newest snapshot.
     const folded = [reference, byOne, random, rewound].map((r, i) => fold(r.view, i === 0))
@@ -357,7 +367,7 @@ describe('apply() determinism', () => {
     // The last owner cannot remove itself.
     nodes.push(node(owner, encodeBlock({ kind: 'remove-writer', key: owner.key })))
     const r = await run(owner.key, nodes, () => 2)
-    const rejections = r.view.rejections.blocks.map((b) => decodeRejectionEntry(b))
+    const rejections = r.view.rejections.blocks.map((b) => decodeRejectionEntry(b, BLOCK_VERSION))
     const summary = rejections.map((x) => `${b4a.equals(x.writer, bob.key) ? 'bob' : 'owner'}#${x.seq}: ${x.reason}`)
     expect(summary).toEqual([
       'bob#1: update holds text authored by another writer',
@@ -405,7 +415,7 @@ describe('apply() determinism', () => {
     const deleteOnly = new Uint8Array([0, 1, ...varuint(owner.doc.clientID), 1, 0, 1])
     nodes.push(node(owner, update(deleteOnly)))
     const r = await run(owner.key, nodes, () => 1)
-    const reasons = r.view.rejections.blocks.map((b) => decodeRejectionEntry(b).reason)
+    const reasons = r.view.rejections.blocks.map((b) => decodeRejectionEntry(b, BLOCK_VERSION).reason)
     expect(reasons).toHaveLength(2)
     expect(reasons[0]).toMatch(/^update does not continue its writer's text \(clock 0, expected \d+\)$/)
     expect(reasons[1]).toMatch(/^update does not continue its writer's text/)
@@ -432,7 +442,7 @@ describe('apply() determinism', () => {
     const owner = newWriter(rng)
     const creator = owner.key
     const apply = createApply(() => creator)
-    const reasonsOf = (v: FakeView) => v.rejections.blocks.map((b) => decodeRejectionEntry(b).reason)
+    const reasonsOf = (v: FakeView) => v.rejections.blocks.map((b) => decodeRejectionEntry(b, BLOCK_VERSION).reason)
 
     // Two histories of the owner's text that part after a shared start.
     const start = update(randomEdit(rng, owner)!)
@@ -481,14 +491,14 @@ describe('apply() determinism', () => {
       expect(String(r.host.interrupts[0])).toContain(UPGRADE_REASON)
       expect(String(r.host.interrupts[0])).toContain(`version ${BLOCK_VERSION_NEXT}`)
       // Nothing at or after the newer block is applied in its batch; the outsider's block is refused.
-      const reasons = r.view.rejections.blocks.map((b) => decodeRejectionEntry(b).reason)
+      const reasons = r.view.rejections.blocks.map((b) => decodeRejectionEntry(b, BLOCK_VERSION).reason)
       expect(reasons).toEqual(['signer is not a member'])
       if (size !== 1) expect(r.view.updates.length).toBe(1)
     }
   })
 })
 
-const BLOCK_VERSION_NEXT = 2
+const BLOCK_VERSION_NEXT = BLOCK_VERSION + 1
 
 function decodeBlockOrThrow(bytes: Uint8Array): Block {
   const r = decodeBlock(bytes)

@@ -21,7 +21,14 @@ const SAMPLES: Block[] = [
   { kind: 'meta', title: '' },
   { kind: 'meta', title: 'Notes ✎' },
   { kind: 'moved', key: key(6), sealed: [] },
-  { kind: 'moved', key: key(7), sealed: [{ writer: key(8), box: b4a.from([9, 9]) }, { writer: key(10), box: b4a.alloc(0) }] }
+  { kind: 'moved', key: key(7), sealed: [{ writer: key(8), box: b4a.from([9, 9]) }, { writer: key(10), box: b4a.alloc(0) }] },
+  // format v2 only
+  { kind: 'update', time: 2, yjs: b4a.from([4]), file: 300 },
+  { kind: 'add-writer', key: key(11), role: 'writer', continues: 0xffffffff },
+  { kind: 'genesis', type: 0 },
+  { kind: 'genesis', type: 70000 },
+  { kind: 'seed', yjs: b4a.from([1, 2]) },
+  { kind: 'seed', yjs: b4a.alloc(300, 5), compressed: true }
 ]
 
 function expectRejected(result: DecodeResult, what: string): string {
@@ -62,22 +69,61 @@ describe('block codec', () => {
       expect(b4a.equals(encodeBlock(back.block), bytes)).toBe(true)
       kinds.add(block.kind)
     }
-    expect([...kinds].sort()).toEqual(['add-writer', 'meta', 'moved', 'profile', 'remove-writer', 'update'])
+    expect([...kinds].sort()).toEqual(['add-writer', 'genesis', 'meta', 'moved', 'profile', 'remove-writer', 'seed', 'update'])
   })
 
-  test('the byte layout is the one PROTOCOL.md gives', () => {
+  test('format v1 blocks round-trip too, and decode as version 1', () => {
+    for (const block of SAMPLES.slice(0, 13)) {
+      const bytes = encodeBlock(block, 1)
+      expect(bytes[0]).toBe(1)
+      const back = safeDecode(bytes)
+      if (!back.ok) throw new Error(`${block.kind} did not decode: ${JSON.stringify(back)}`)
+      expect(back.version).toBe(1)
+      expect(normalize(back.block)).toEqual(normalize(block))
+      expect(b4a.equals(encodeBlock(back.block, 1), bytes)).toBe(true)
+    }
+  })
+
+  test('the byte layout is the one PROTOCOL.md gives (format v1)', () => {
+    const v1 = (b: Block) => b4a.toString(encodeBlock(b, 1), 'hex')
     // version 1, kind 1 (update), time uint, flags uint8, yjs buffer
-    expect(b4a.toString(encodeBlock({ kind: 'update', time: 5, yjs: b4a.from([0xaa, 0xbb]) }), 'hex')).toBe('010105' + '00' + '02aabb')
-    expect(b4a.toString(encodeBlock({ kind: 'update', time: 5, yjs: b4a.from([0xaa, 0xbb]), compressed: true }), 'hex')).toBe('010105' + '01' + '02aabb')
+    expect(v1({ kind: 'update', time: 5, yjs: b4a.from([0xaa, 0xbb]) })).toBe('010105' + '00' + '02aabb')
+    expect(v1({ kind: 'update', time: 5, yjs: b4a.from([0xaa, 0xbb]), compressed: true })).toBe('010105' + '01' + '02aabb')
     // time 300 -> 0xfd + uint16 LE
-    expect(b4a.toString(encodeBlock({ kind: 'update', time: 300, yjs: b4a.from([1]) }), 'hex')).toBe('0101fd2c01' + '00' + '0101')
-    expect(b4a.toString(encodeBlock({ kind: 'add-writer', key: key(0x11), role: 'writer' }), 'hex')).toBe('0102' + '11'.repeat(32) + '02')
-    expect(b4a.toString(encodeBlock({ kind: 'remove-writer', key: key(0x22) }), 'hex')).toBe('0103' + '22'.repeat(32))
-    expect(b4a.toString(encodeBlock({ kind: 'profile', name: 'A', color: '', device: null }), 'hex')).toBe('0104' + '0141' + '00' + '00')
-    expect(b4a.toString(encodeBlock({ kind: 'meta', title: 'T' }), 'hex')).toBe('0105' + '0154')
-    expect(b4a.toString(encodeBlock({ kind: 'moved', key: key(0x33), sealed: [{ writer: key(0x44), box: b4a.from([1]) }] }), 'hex')).toBe(
-      '0106' + '33'.repeat(32) + '01' + '44'.repeat(32) + '0101'
-    )
+    expect(v1({ kind: 'update', time: 300, yjs: b4a.from([1]) })).toBe('0101fd2c01' + '00' + '0101')
+    expect(v1({ kind: 'add-writer', key: key(0x11), role: 'writer' })).toBe('0102' + '11'.repeat(32) + '02')
+    expect(v1({ kind: 'remove-writer', key: key(0x22) })).toBe('0103' + '22'.repeat(32))
+    expect(v1({ kind: 'profile', name: 'A', color: '', device: null })).toBe('0104' + '0141' + '00' + '00')
+    expect(v1({ kind: 'meta', title: 'T' })).toBe('0105' + '0154')
+    expect(v1({ kind: 'moved', key: key(0x33), sealed: [{ writer: key(0x44), box: b4a.from([1]) }] })).toBe('0106' + '33'.repeat(32) + '01' + '44'.repeat(32) + '0101')
+    // v2-only kinds and fields do not exist in v1
+    expect(() => encodeBlock({ kind: 'genesis', type: 0 }, 1)).toThrow(RangeError)
+    expect(() => encodeBlock({ kind: 'seed', yjs: b4a.from([1]) }, 1)).toThrow(RangeError)
+    expect(() => encodeBlock({ kind: 'update', time: 1, yjs: b4a.from([1]), file: 3 }, 1)).toThrow(RangeError)
+    expect(() => encodeBlock({ kind: 'add-writer', key: key(1), role: 'writer', continues: 7 }, 1)).toThrow(RangeError)
+    expect(safeDecode(b4a.from('0107' + '00', 'hex'))).toEqual({ ok: false, newerVersion: null, reason: 'unknown block kind 7' })
+  })
+
+  test('the byte layout is the one PROTOCOL.md gives (format v2)', () => {
+    const v2 = (b: Block) => b4a.toString(encodeBlock(b, 2), 'hex')
+    // version 2, kind 1 (update), time, flags, file uint, yjs buffer
+    expect(v2({ kind: 'update', time: 5, yjs: b4a.from([0xaa, 0xbb]) })).toBe('020105' + '00' + '00' + '02aabb')
+    expect(v2({ kind: 'update', time: 5, yjs: b4a.from([0xaa, 0xbb]), compressed: true, file: 3 })).toBe('020105' + '01' + '03' + '02aabb')
+    // add-writer: key, role, flags (bit 0: a continued clientID, uint32 LE, follows)
+    expect(v2({ kind: 'add-writer', key: key(0x11), role: 'writer' })).toBe('0202' + '11'.repeat(32) + '02' + '00')
+    expect(v2({ kind: 'add-writer', key: key(0x11), role: 'owner', continues: 0x01020304 })).toBe('0202' + '11'.repeat(32) + '01' + '01' + '04030201')
+    expect(v2({ kind: 'remove-writer', key: key(0x22) })).toBe('0203' + '22'.repeat(32))
+    expect(v2({ kind: 'meta', title: 'T' })).toBe('0205' + '0154')
+    expect(v2({ kind: 'genesis', type: 0 })).toBe('0207' + '00')
+    expect(v2({ kind: 'seed', yjs: b4a.from([0xcc]) })).toBe('0208' + '00' + '01cc')
+    expect(v2({ kind: 'seed', yjs: b4a.from([0xcc]), compressed: true })).toBe('0208' + '01' + '01cc')
+    for (const hex of ['020105000002aabb', '0202' + '11'.repeat(32) + '0201' + '04030201', '020700', '02080001cc']) {
+      const r = safeDecode(b4a.from(hex, 'hex'))
+      expect(r.ok && r.version, hex).toBe(2)
+    }
+    // unknown flags of the v2 fields
+    expect(safeDecode(b4a.from('0202' + '11'.repeat(32) + '02' + '02', 'hex'))).toMatchObject({ ok: false, reason: 'unknown add-writer flags 2' })
+    expect(safeDecode(b4a.from('02080201cc', 'hex'))).toMatchObject({ ok: false, reason: 'unknown seed flags 2' })
   })
 
   test('truncation at every byte is rejected with a reason', () => {
@@ -203,7 +249,7 @@ describe('block codec', () => {
   })
 
   test('a newer version is reported as newerVersion, whatever follows', () => {
-    for (const v of [2, 3, 0xfc]) {
+    for (const v of [3, 4, 0xfc]) {
       const r = safeDecode(b4a.from([v, 1, 2, 3]))
       expect(r).toEqual({ ok: false, newerVersion: v })
       expect(safeDecode(b4a.from([v]))).toEqual({ ok: false, newerVersion: v })
