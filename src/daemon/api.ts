@@ -27,6 +27,9 @@ export interface DocumentSummary {
   /// 'open', 'needs-upgrade', or 'failed' (could not be opened; see `error`).
   state: string
   version: number
+  /// The document's block format (PROTOCOL.md): 1 for documents made before
+  /// format 2 (older swarmpad reads them), 2 for new ones.
+  format: number
   /// Length of the text in UTF-16 units (characters for most text).
   length: number
   writable: boolean
@@ -367,6 +370,7 @@ async function summaries(daemon: Daemon): Promise<DocumentSummary[]> {
       role: entry.role,
       state: 'failed',
       version: 0,
+      format: 0,
       length: 0,
       writable: false,
       members: 0,
@@ -387,6 +391,7 @@ async function summary(daemon: Daemon, open: OpenDocument): Promise<DocumentSumm
     role: entry.role,
     state: doc.state,
     version: doc.version,
+    format: doc.format,
     length: doc.text.length,
     writable: doc.writable,
     members: members.length,

@@ -54,10 +54,17 @@ describe('v1 storage roots', () => {
         const facts = manifest[name] as DocFacts
         await ann.ok(['write', name], { input: facts.text + 'edited by today\'s swarmpad\n' })
       }
+      // A v1 document stays v1 (older swarmpad still reads what this one
+      // writes into it); a new document is v2.
+      await ann.ok(['new', 'fresh.md'])
+      const formats = async () =>
+        Object.fromEntries((JSON.parse(await ann.ok(['ls', '--json'])) as { documents: Array<{ name: string; format: number }> }).documents.map((d) => [d.name, d.format]))
+      expect(await formats()).toEqual({ ...Object.fromEntries(manifest.ls.map((d) => [d.name, 1])), 'fresh.md': 2 })
       await ann.ok(['stop'])
       for (const { name } of manifest.ls) {
         expect(await ann.ok(['cat', name]), name).toBe((manifest[name] as DocFacts).text + 'edited by today\'s swarmpad\n')
       }
+      expect(await formats()).toEqual({ ...Object.fromEntries(manifest.ls.map((d) => [d.name, 1])), 'fresh.md': 2 })
     } finally {
       await rm(dir, { recursive: true, force: true })
     }

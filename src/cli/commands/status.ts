@@ -35,7 +35,7 @@ export function register(program: Command): void {
       else {
         rows.push('documents:')
         const width = Math.max(...s.documents.map((d) => d.name.length))
-        for (const d of s.documents) rows.push(`  ${d.name.padEnd(width)}  ${statusWord(d)}, ${plural(d.members, 'member')}, version ${d.version}`)
+        for (const d of s.documents) rows.push(`  ${d.name.padEnd(width)}  ${statusWord(d)}, ${plural(d.members, 'member')}, version ${d.version}${d.format === 1 ? ', format 1 (also read by older swarmpad)' : ''}`)
       }
       if (s.mirrors.length > 0) {
         rows.push('synced files:')
