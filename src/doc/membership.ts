@@ -12,9 +12,13 @@ export interface Member {
   /// The writer core key: every block this member signs comes from it.
   key: Key
   role: Role
-  /// The Yjs clientID every struct the member writes carries: derived from
-  /// `key`, or (format v2, a re-key's follower) the old document's client it continues.
+  /// The Yjs clientID derived from `key`; every struct the member types carries it.
   clientId: number
+  /// Format v2, a re-key's follower: the Yjs clientID it had in the old
+  /// document, whose text the seed holds. The member may write structs of
+  /// that client too (the edits it carries over, exactly as it typed them),
+  /// continuing its clocks. Null for everyone else.
+  carries: number | null
   name: string
   color: string
   /// Device (swarm) key the member's presence comes from, as it declared.
@@ -65,7 +69,7 @@ export function clientIdFor(key: Key): number {
 export function genesis(creator: Key, format: FormatVersion = 1, type = 0): Membership {
   return {
     members: [
-      { n: 0, key: b4a.from(creator), role: 'owner', clientId: clientIdFor(creator), name: '', color: '', device: null, removed: false }
+      { n: 0, key: b4a.from(creator), role: 'owner', clientId: clientIdFor(creator), carries: null, name: '', color: '', device: null, removed: false }
     ],
     movedTo: null,
     title: '',
@@ -141,19 +145,20 @@ export function decide(m: Membership, signer: Key, block: Block, ctx: DecideCont
       if (m.members.length >= MAX_MEMBERS) {
         return reject(Refusal.TOO_MANY_MEMBERS, `a document has at most ${MAX_MEMBERS} members`, [MAX_MEMBERS])
       }
-      let clientId = clientIdFor(block.key)
-      if (block.continues != null) {
-        // A re-key's follower continues its old client: the seed holds that
-        // client's text, and no member (present or past) is or was that
-        // client, so its clocks go on from where the seed has them.
-        if (!ctx.hasText(block.continues) || m.members.some((x) => x.clientId === block.continues)) {
-          return reject(Refusal.BAD_CONTINUATION, 'the new member cannot continue that text')
-        }
-        clientId = block.continues
-      } else if (m.members.some((x) => x.clientId === clientId && !b4a.equals(x.key, block.key)) || ctx.hasText(clientId)) {
+      const clientId = clientIdFor(block.key)
+      const taken = (client: number) => m.members.some((x) => x.clientId === client || x.carries === client)
+      // (A seed brings text of clients that are no member's: a key whose
+      // clientID is one of them collides too.)
+      if (taken(clientId) || ctx.hasText(clientId)) {
         return reject(Refusal.CLIENT_COLLISION, 'writer key collides with a member clientID')
       }
-      const member: Member = { n: m.members.length, key: b4a.from(block.key), role: block.role, clientId, name: '', color: '', device: null, removed: false }
+      // A re-key's follower carries its old client: no other member (present
+      // or past) is or carries it, so only this member's blocks continue it.
+      const carries = block.continues ?? null
+      if (carries !== null && (taken(carries) || carries === clientId)) {
+        return reject(Refusal.BAD_CONTINUATION, 'the new member cannot continue that text')
+      }
+      const member: Member = { n: m.members.length, key: b4a.from(block.key), role: block.role, clientId, carries, name: '', color: '', device: null, removed: false }
       return { action: 'add-writer', next: withMember(m, member), key: member.key, indexer: block.role === 'owner' }
     }
 
@@ -180,6 +185,8 @@ export function decide(m: Membership, signer: Key, block: Block, ctx: DecideCont
 const ROLE = { owner: 1, writer: 2 } as const
 type State = ReturnType<typeof c.state>
 
+// Member flags: bit 0 a device key follows, bit 1 removed, bit 2 (v2
+// records) a carried clientID (uint32) follows.
 const memberEncoding = {
   preencode(state: State, m: Member) {
     c.uint.preencode(state, m.n)
@@ -190,6 +197,7 @@ const memberEncoding = {
     c.string.preencode(state, m.color)
     c.uint8.preencode(state, 0)
     if (m.device) c.fixed32.preencode(state, m.device)
+    if (m.carries !== null) c.uint32.preencode(state, m.carries)
   },
   encode(state: State, m: Member) {
     c.uint.encode(state, m.n)
@@ -198,8 +206,9 @@ const memberEncoding = {
     c.uint32.encode(state, m.clientId)
     c.string.encode(state, m.name)
     c.string.encode(state, m.color)
-    c.uint8.encode(state, (m.device ? 1 : 0) | (m.removed ? 2 : 0))
+    c.uint8.encode(state, (m.device ? 1 : 0) | (m.removed ? 2 : 0) | (m.carries !== null ? 4 : 0))
     if (m.device) c.fixed32.encode(state, m.device)
+    if (m.carries !== null) c.uint32.encode(state, m.carries)
   },
   decode(state: State): Member {
     const n = c.uint.decode(state)
@@ -210,7 +219,8 @@ const memberEncoding = {
     const color = c.string.decode(state)
     const flags = c.uint8.decode(state)
     const device = flags & 1 ? c.fixed32.decode(state) : null
-    return { n, key, role, clientId, name, color, device, removed: (flags & 2) !== 0 }
+    const carries = flags & 4 ? c.uint32.decode(state) : null
+    return { n, key, role, clientId, carries, name, color, device, removed: (flags & 2) !== 0 }
   }
 }
 

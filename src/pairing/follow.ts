@@ -2,6 +2,7 @@
 // block; a remaining member opens the invite sealed to it, pairs with the
 // successor like any joiner, carries over its own edits the seed lacks, and
 // its library entry then points at the successor under the same name.
+import * as Y from 'yjs'
 import crypto from 'hypercore-crypto'
 import b4a from 'b4a'
 import z32 from 'z32'
@@ -16,6 +17,7 @@ import { decodeInvite, isExpired, type ParsedInvite } from './code.js'
 import { deriveWriterKey, openSealed } from './crypto.js'
 import type { PairingCandidates } from './candidate.js'
 import type { MovedEvent, PairingSwarm } from './invite-types.js'
+import { lateUpdates } from '../sync/carry.js'
 import { carryOver, decodeSealedInvite, MOVING, namespaceFor, successorEntry, waitWritable } from './successor.js'
 
 /// What following needs from Invites.
@@ -111,16 +113,49 @@ export class RekeyFollower {
     // Nothing typed from here on may stay behind in the old document: pages
     // keep such edits and send them to the successor.
     let carry: { before: string; after: string; changes: ChangeSet | null } = { before: noticed, after: noticed, changes: null }
+    let late: Uint8Array[] | null = null
     if (!old.closingOrClosed) {
       old.freeze(MOVING)
       carry = (seedClock !== null ? await old.ownEditsSince(seedClock).catch(() => null) : null) ?? { before: noticed, after: old.text.toString(), changes: null }
+      const own = seedClock !== null ? await old.ownUpdates(seedClock).catch(() => null) : null
+      if (own !== null && seedClock !== null) late = lateUpdates(own, old.clientId, seedClock)
     }
     const next = successorEntry(current, { key: toHex(auth.key), namespace, encryptionKey: toHex(auth.encryptionKey), role: invite.role }, this.ctx.now())
     await this.ctx.swarmpad.moveDocument(entry.name, next)
     const { doc } = await this.ctx.swarmpad.open(entry.name)
     if (!(await waitWritable(doc, 60_000, this.ctx.signal))) return
     await doc.setProfile({ name: profile?.name, color: profile?.color, device: b4a.from(this.ctx.swarm.keyPair.publicKey) })
-    // This device's edits the seed lacks, placed into what the successor holds now.
-    if (carry.after !== carry.before) await carryOver(doc, carry.before, carry.changes ?? carry.after)
+    // This device's edits the seed lacks: exactly, where the successor was
+    // seeded with the old state (format v2) and everything they build on
+    // arrives in time; the rest placed as text into what it holds now.
+    let carried = 0
+    if (late !== null && late.length > 0) carried = await doc.carry(late, CARRY_WAIT_MS, this.ctx.signal)
+    event.carried = { exact: carried, asText: false }
+    if (late !== null && carried === late.length) return
+    if (carried > 0 && seedClock !== null) {
+      const rest = await old.ownEditsSince(resumeClock(late!, carried, old.clientId) ?? seedClock).catch(() => null)
+      if (rest !== null) carry = rest
+    }
+    if (carry.after !== carry.before) {
+      event.carried.asText = true
+      await carryOver(doc, carry.before, carry.changes ?? carry.after)
+    }
   }
+}
+
+/// How long a follower waits for what its carried edits build on (other
+/// followers' carried edits) before it places the rest as text.
+const CARRY_WAIT_MS = 20_000
+
+/// The clock of `me` from which `updates[carried..]` were not carried: where
+/// the next one starts, or (a deletion only) where the carried ones end.
+function resumeClock(updates: readonly Uint8Array[], carried: number, me: number): number | undefined {
+  const next = Y.parseUpdateMeta(updates[carried]!).from.get(me)
+  if (next !== undefined) return next
+  let end: number | undefined
+  for (const u of updates.slice(0, carried)) {
+    const to = Y.parseUpdateMeta(u).to.get(me)
+    if (to !== undefined) end = Math.max(end ?? 0, to)
+  }
+  return end
 }

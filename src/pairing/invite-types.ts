@@ -128,6 +128,9 @@ export interface MovedEvent {
   name: string
   from: string
   to: string
+  /// Once followed: of this device's edits the seed lacked, how many Yjs
+  /// updates went over exactly (format v2) and whether some were placed as text.
+  carried?: { exact: number; asText: boolean }
 }
 
 export interface Retired {

@@ -325,7 +325,7 @@ export class Invites extends Resource {
     const existing = findMember(m, writerKey)
     if (existing === undefined || existing.removed || existing.role !== rec.role) {
       try {
-        await doc.addMember(writerKey, rec.role)
+        await doc.addMember(writerKey, rec.role, typeof rec.rekey?.client === 'number' && doc.format >= 2 ? rec.rekey.client : null)
       } catch (err) {
         this.emit('follow-error', new SwarmpadError('PAIRING_REJECTED', `could not add the device invited by ${rec.id}: ${errorMessage(err)}`))
         return { status: STATUS_REJECTED }
@@ -475,6 +475,10 @@ export class Invites extends Resource {
         // those it types until its device has moved.
         old.freeze(MOVING)
         const seed = old.seedPoint()
+        // Format v2: the seed is the old document's whole state, and each
+        // follower carries its old client (its late edits go over exactly).
+        const exact = seed.state !== null && successor.format >= 2
+        if (exact) for (const r of records) r.record.rekey = { ...r.record.rekey!, client: r.member.clientId }
         try {
           const stored: StoredInvite[] = []
           for (const { member, publicKey, record } of records) {
@@ -495,8 +499,9 @@ export class Invites extends Resource {
           await this.chore().catch(() => {})
           throw err
         }
-        // One block where it fits, so followers can tell it apart.
-        if (seed.text.length > 0) await successor.replaceText(seed.text).durable
+        if (exact) await successor.seed(seed.state!)
+        // As text (one block where it fits, so followers can tell it apart).
+        else if (seed.text.length > 0) await successor.replaceText(seed.text).durable
         await successor.setProfile({ name: own?.name ?? '', color: own?.color ?? '', device: b4a.from(this.swarm.keyPair.publicKey) })
         await successor.close()
         const current = this.swarmpad.library.resolve(entry.name)

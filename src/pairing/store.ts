@@ -44,7 +44,10 @@ export interface StoredInvite {
   usedAt?: number
   cancelledAt?: number
   /// Set on the invites a re-key makes for the remaining members.
-  rekey?: { from: string; member: string }
+  /// `client`: the member's Yjs clientID in the old document when the
+  /// successor was seeded with its whole state (format v2): it is added as
+  /// carrying that client, so its edits the seed lacks carry over exactly.
+  rekey?: { from: string; member: string; client?: number }
 }
 
 /// `invites.json`: `{ "version": 1, "invites": [StoredInvite] }`.

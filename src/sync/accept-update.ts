@@ -43,14 +43,22 @@ export function checkUpdate(
   if (shape.clients.length === 0 && shape.deleteRanges === 0) return fail(refuse(Refusal.NO_CHANGE, 'update changes nothing'))
   if (block.kind === 'seed') return checkSeed(shape, clocks, limits)
 
-  if (shape.clients.some((id) => id !== member.clientId)) return fail(refuse(Refusal.FOREIGN_TEXT, 'update holds text authored by another writer'))
+  // Every struct is the signer's: its own client, or (a re-key's follower)
+  // the old client it carries.
+  const mine = (id: number) => id === member.clientId || (member.carries !== null && id === member.carries)
+  if (shape.clients.some((id) => !mine(id))) return fail(refuse(Refusal.FOREIGN_TEXT, 'update holds text authored by another writer'))
   // A writer's text continues its own clock: no clock written twice (two
   // histories under one clientID, e.g. a copied device, would merge
   // differently in a snapshot than folded one by one) and no gap.
-  const own = shape.sections[0]
-  const expected = clocks.next(member.clientId)
-  if (own !== undefined && own.clock !== expected) {
-    return fail(refuse(Refusal.CLOCK_GAP, `update does not continue its writer's text (clock ${own.clock}, expected ${expected})`, [own.clock, expected]))
+  const ends = new Map<number, number>()
+  let inserted = 0
+  for (const section of shape.sections) {
+    const expected = clocks.next(section.client)
+    if (section.clock !== expected) {
+      return fail(refuse(Refusal.CLOCK_GAP, `update does not continue its writer's text (clock ${section.clock}, expected ${expected})`, [section.clock, expected]))
+    }
+    ends.set(section.client, section.clock + section.length)
+    inserted += section.length
   }
   // Text is placed next to text it builds on. When that text is not in the
   // document (its writer was removed before it was signed, so Autobase
@@ -62,12 +70,11 @@ export function checkUpdate(
   // Deletions cover only text that exists (Yjs would keep the rest pending,
   // walk it on every later update, and delete text typed later on some peers
   // only), and the text stays within its limit.
-  const inserted = own === undefined ? 0 : own.length
-  const deletion = clocks.deletionProblem(shape, membership, member, inserted)
+  const deletion = clocks.deletionProblem(shape, membership, ends)
   if (deletion !== null) return fail(deletion)
   const plan = clocks.planText(shape)
   if (clocks.tooLong(plan, inserted, limits.maxTextLength)) return fail(REASONS.tooLong)
-  return { ok: true, accepted: { next: [[member.clientId, own === undefined ? expected : own.clock + own.length]], plan, inserted } }
+  return { ok: true, accepted: { next: [...ends], plan, inserted } }
 }
 
 /// A seed is the whole state of another document: items of any clients, each

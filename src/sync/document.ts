@@ -7,12 +7,13 @@ import { ChangeSet, Text } from '@codemirror/state'
 import type { Duplex } from 'node:stream'
 import { Resource } from '../resource.js'
 import { SwarmpadError } from '../errors.js'
-import { BLOCK_VERSION, encodeBlock, type Block, type FormatVersion, type Key, type Role } from '../doc/blocks.js'
+import { BLOCK_VERSION, encodeBlock, updateBlock, type Block, type FormatVersion, type Key, type Role } from '../doc/blocks.js'
 import { activeMembers, clientIdFor, findMember, NOT_OWNER_CODES, type Member, type Membership } from '../doc/membership.js'
 import { decodeRejectionEntry, decodeSnapshotEntry, decodeUpdateEntry, type RejectionEntry, type UpdateEntry } from '../doc/entries.js'
 import { changeSetOf, deltaToChangeSet, diffChanges, type DeltaOp, type TextChange } from '../doc/changes.js'
-import { TEXT_ROOT } from '../doc/yjs-guard.js'
-import { MAX_INSERT_CHUNK, MAX_REBASE_VERSIONS, MAX_TEXT_LENGTH, SNAPSHOT_INTERVAL } from '../limits.js'
+import { guardUpdate, TEXT_ROOT } from '../doc/yjs-guard.js'
+import { MAX_INSERT_CHUNK, MAX_REBASE_VERSIONS, MAX_TEXT_LENGTH, MAX_UPDATE_BYTES, SNAPSHOT_INTERVAL } from '../limits.js'
+import { carryState } from './carry.js'
 import { AppendQueue } from './append-queue.js'
 import { guardAutobase } from './autobase-guard.js'
 import { SigningWatch } from './signing-watch.js'
@@ -148,9 +149,6 @@ export class SwarmDocument extends Resource {
   private foldScheduled = false
   private loaded = false
   private ownMember = -1
-  /// This device's Yjs clientID once its member record says (a re-key's
-  /// follower continues its old one); until then the one of its writer key.
-  private ownClientId: number | null = null
   /// The document's format once the view says; see `format`.
   private formatKnown: FormatVersion | null = null
   /// This device's updates that are durable in its log and not settled yet,
@@ -236,10 +234,103 @@ export class SwarmDocument extends Resource {
   }
 
   /// The text and the Yjs clock of every client it holds, taken together
-  /// (a re-key's seed: each member's clock says which of its edits the seed has).
-  seedPoint(): { text: string; clocks: Map<number, number> } {
+  /// (a re-key's seed: each member's clock says which of its edits the seed
+  /// has), and the whole Yjs state for a format v2 seed (null when it cannot
+  /// be one: over the size of one update, or refused by the guard).
+  seedPoint(): { text: string; clocks: Map<number, number>; state: Uint8Array | null } {
     this.flushLocal()
-    return { text: this.textValue.toString(), clocks: Y.decodeStateVector(Y.encodeStateVector(this.ydoc)) }
+    const state = Y.encodeStateAsUpdate(this.ydoc)
+    const usable = state.length <= MAX_UPDATE_BYTES && guardUpdate(state).ok
+    return { text: this.textValue.toString(), clocks: Y.decodeStateVector(Y.encodeStateVector(this.ydoc)), state: usable ? state : null }
+  }
+
+  /// Seed this new document (format v2, nothing written yet but its genesis)
+  /// with another document's whole Yjs state: its first update. Resolves
+  /// once apply() accepted it; throws otherwise.
+  async seed(state: Uint8Array): Promise<void> {
+    this.assertWritable()
+    const payload = updateBlock(state, 0)
+    const block: Block = payload.compressed ? { kind: 'seed', yjs: payload.yjs, compressed: true } : { kind: 'seed', yjs: payload.yjs }
+    let bytes: Uint8Array
+    try {
+      bytes = encodeBlock(block, this.format)
+    } catch (err) {
+      throw new SwarmpadError('BAD_ARGUMENT', err instanceof Error ? err.message : String(err))
+    }
+    const before = this.base.view.updates.length
+    await this.base.append(bytes)
+    if (this.base.view.updates.length !== before + 1) {
+      const mine = (await this.rejections()).reverse().find((r) => b4a.equals(r.writer, this.writerKey))
+      throw new SwarmpadError('BAD_ARGUMENT', `the seed was refused: ${mine?.reason ?? 'not applied'}`)
+    }
+    this.scheduleFold()
+    await this.settled()
+  }
+
+  /// This device's own Yjs updates in this document, in the order it wrote
+  /// them: those in the view after the newest snapshot, then those not in it
+  /// yet. Null when the newest snapshot holds own text from `clock` on (then
+  /// they cannot be told apart from the rest any more).
+  async ownUpdates(clock: number): Promise<Uint8Array[] | null> {
+    const me = this.clientId
+    const view = this.base.view
+    const self = findMember(await readMembership(view, this.base.key), this.base.local.key)
+    const selfN = self?.n ?? -1
+    let start = 0
+    if (view.snapshots.length > 0) {
+      const block = await view.snapshots.get(view.snapshots.length - 1)
+      if (block === null) return null
+      const snap = decodeSnapshotEntry(block)
+      if ((Y.decodeStateVector(Y.encodeStateVectorFromUpdate(snap.state)).get(me) ?? 0) > clock) return null
+      start = snap.updates
+    }
+    const out: Uint8Array[] = []
+    const end = view.updates.length
+    const blocks = await readBlocks(view.updates, start, end)
+    for (let i = start; i < end; i++) {
+      const block = blocks[i - start]
+      if (!block) return null
+      const entry = decodeUpdateEntry(block)
+      if (entry.member === selfN) out.push(entry.yjs)
+    }
+    this.flushLocal()
+    out.push(...this.ownPending.values(), ...this.queue.unsaved)
+    return out
+  }
+
+  /// Carry edits this member made in the document it followed here (its
+  /// old client, see Member.carries), exactly as it made them: each update
+  /// waits until this document holds everything it builds on (other
+  /// followers carry theirs meanwhile), then goes into the Y.Doc and the log
+  /// like a local edit. Returns how many of `updates` were carried, in order:
+  /// fewer than all when the next could not be within `ms` (the caller
+  /// carries the rest over as text).
+  async carry(updates: readonly Uint8Array[], ms: number, signal?: AbortSignal): Promise<number> {
+    const self = await this.self()
+    const carried = self?.carries ?? null
+    if (carried === null) return 0
+    const deadline = Date.now() + ms
+    let done = 0
+    for (const update of updates) {
+      for (;;) {
+        if (this.closingOrClosed || signal?.aborted) return done
+        this.flushLocal()
+        const state = carryState(update, carried, (client) => Y.getState(this.ydoc.store, client))
+        if (state === 'bad') return done
+        if (state === 'done') break
+        if (state === 'ready') {
+          this.applyRemote([update])
+          await this.queue.push(update)
+          break
+        }
+        if (Date.now() >= deadline) return done
+        await this.update().catch(() => {})
+        await this.folding
+        await delay(25)
+      }
+      done++
+    }
+    return done
   }
 
   /// What this device typed from its Yjs clock `clock` on, as two texts:
@@ -386,7 +477,7 @@ export class SwarmDocument extends Resource {
 
   /// The Yjs clientID of this device in this document.
   get clientId(): number {
-    return this.ownClientId ?? clientIdFor(this.writerKey)
+    return clientIdFor(this.writerKey)
   }
 
   /// This device's Yjs clock in this document: how many characters it has
@@ -749,11 +840,9 @@ export class SwarmDocument extends Resource {
     return m
   }
 
-  /// What a membership record says about this device and the document.
+  /// What a membership record says about the document.
   private learn(m: Membership, view: DocumentView): void {
     if (view.members.length > 0) this.formatKnown = m.format
-    const me = findMember(m, this.writerKey)
-    if (me !== undefined) this.ownClientId = me.clientId
   }
 
   /// The format this device writes the document's blocks in: the document's
@@ -783,8 +872,10 @@ export class SwarmDocument extends Resource {
 
   /// Add a device as a collaborator (`writer`) or an owner device (`owner`).
   /// Resolves when apply() has accepted it; throws with apply()'s reason otherwise.
-  async addMember(key: Key, role: Role): Promise<void> {
-    await this.appendControl({ kind: 'add-writer', key, role }, (m) => {
+  /// `carries` (format v2, a re-key): the Yjs clientID the device had in the
+  /// document this one succeeds, whose edits it may carry over exactly.
+  async addMember(key: Key, role: Role, carries: number | null = null): Promise<void> {
+    await this.appendControl(carries !== null ? { kind: 'add-writer', key, role, continues: carries } : { kind: 'add-writer', key, role }, (m) => {
       const x = findMember(m, key)
       return x !== undefined && !x.removed && x.role === role
     })

@@ -345,21 +345,17 @@ export class WriterClocks {
     return this.text.known ? this.text.length : null
   }
 
-  /// Why an update of `author` (that adds `inserted` clocks from its next
-  /// clock) deletes text that is not in the document, or null. A deletion
-  /// may cover only clocks that exist: below a member's next clock, or
-  /// within the update's own new text.
-  deletionProblem(shape: UpdateShape, membership: Membership, author: Member, inserted: number): Verdict | null {
+  /// Why an update deletes text that is not in the document, or null. A
+  /// deletion may cover only clocks that exist: below a client's next clock,
+  /// or within the update's own new text (`ends`: for each client the update
+  /// writes, where its new text ends).
+  deletionProblem(shape: UpdateShape, membership: Membership, ends: ReadonlyMap<number, number>): Verdict | null {
     const members = byClientId(membership)
     const d = shape.deletes
     for (let i = 0; i < d.length; i += 3) {
       const client = d[i]!
-      let limit: number
-      if (client === author.clientId) limit = this.next(client) + inserted
-      else {
-        limit = this.next(client)
-        if (limit === 0 && !members.has(client)) return REASONS.unknownDelete
-      }
+      const limit = ends.get(client) ?? this.next(client)
+      if (limit === 0 && !members.has(client)) return REASONS.unknownDelete
       if (d[i + 1]! + d[i + 2]! > limit) return REASONS.missingDelete
     }
     return null

@@ -87,7 +87,7 @@ async function documentChecks(shape: UpdateShape): Promise<void> {
   await clocks.sync(emptyView, APPLY_LIMITS)
   const own = shape.sections[0]!
   const inserted = own.clock === 0 ? own.length : 0
-  const problem = clocks.deletionProblem(shape, membership, author, inserted)
+  const problem = clocks.deletionProblem(shape, membership, new Map([[author.clientId, own.clock === 0 ? own.length : 0]]))
   if (problem === null) {
     for (let i = 0; i < shape.deletes.length; i += 3) {
       if (shape.deletes[i] !== author.clientId || shape.deletes[i + 1]! + shape.deletes[i + 2]! > inserted) violated('a deletion of clocks that do not exist was let through')

@@ -8,7 +8,7 @@ import { projectMembers } from '../../src/doc/member-projection.js'
 import { shownColor, shownName } from '../../src/doc/member-view.js'
 import type { Member } from '../../src/doc/membership.js'
 
-const member = (n: number, name: string, role: Member['role'] = 'writer'): Member => ({ n, key: randomBytes(32), role, clientId: n, name, color: '', device: randomBytes(32), removed: false })
+const member = (n: number, name: string, role: Member['role'] = 'writer'): Member => ({ n, key: randomBytes(32), role, clientId: n, carries: null, name, color: '', device: randomBytes(32), removed: false })
 const hex = (b: Uint8Array) => b4a.toString(b, 'hex')
 
 describe('members list', () => {

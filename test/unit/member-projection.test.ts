@@ -14,6 +14,7 @@ const member = (n: number, name: string, opts: Partial<Member> = {}): Member => 
   key: randomBytes(32),
   role: 'writer',
   clientId: 100 + n,
+  carries: null,
   name,
   color: '',
   device: randomBytes(32),

@@ -10,7 +10,7 @@ import { colorOf } from '../../src/server/collab.js'
 import { formatKey } from '../../src/storage/keys.js'
 
 function member(n: number, name: string, extra: Partial<Member> = {}): Member {
-  return { n, key: randomBytes(32), role: 'writer', clientId: n, name, color: '', device: null, removed: false, ...extra }
+  return { n, key: randomBytes(32), role: 'writer', clientId: n, carries: null, name, color: '', device: null, removed: false, ...extra }
 }
 
 describe('resolveMember', () => {
