@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { Resource } from '../resource.js'
 import { SwarmpadError, type ErrorCode } from '../errors.js'
+import { CLOSE_VERSION, PAGE_VERSION_PROTOCOL } from './protocol.js'
 
 /// Largest JSON request body the API reads.
 export const MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -210,12 +211,7 @@ export class LocalServer extends Resource<{ 'internal-error': [err: unknown] }> 
 
   /// The page credential a WebSocket upgrade offers as a subprotocol.
   private pageKeyOfUpgrade(req: IncomingMessage): string | null {
-    const header = req.headers['sec-websocket-protocol']
-    if (typeof header !== 'string') return null
-    for (const p of header.split(',')) {
-      const v = p.trim()
-      if (v.startsWith(PAGE_AUTH_PROTOCOL_PREFIX)) return v.slice(PAGE_AUTH_PROTOCOL_PREFIX.length)
-    }
+    for (const v of this.offeredProtocols(req)) if (v.startsWith(PAGE_AUTH_PROTOCOL_PREFIX)) return v.slice(PAGE_AUTH_PROTOCOL_PREFIX.length)
     return null
   }
 
@@ -323,7 +319,26 @@ export class LocalServer extends Resource<{ 'internal-error': [err: unknown] }> 
     const url = new URL(req.url ?? '/', this.origin)
     const handler = this.sockets.get(url.pathname)
     if (!handler) return refuse(404, 'Not Found')
-    this.wss.handleUpgrade(req, socket, head, (ws) => handler(ws, url, req))
+    const offered = this.offeredProtocols(req)
+    // The page's protocol version: a page (it authenticates with the page
+    // credential) must offer ours; any client that offers a version must
+    // offer ours. Otherwise it is closed at once with CLOSE_VERSION, which
+    // the page answers by asking to be reloaded.
+    const versions = offered.filter((p) => p.startsWith('swarmpad.v'))
+    const asPage = !this.tokenMatches(this.bearerOf(req))
+    const wrongVersion = (asPage || versions.length > 0) && !versions.includes(PAGE_VERSION_PROTOCOL)
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (wrongVersion) {
+        ws.close(CLOSE_VERSION, `version: this page speaks ${versions.join(', ') || 'no version'} of the page protocol, swarmpad speaks ${PAGE_VERSION_PROTOCOL}; reload the page`)
+        return
+      }
+      handler(ws, url, req)
+    })
+  }
+
+  private offeredProtocols(req: IncomingMessage): string[] {
+    const header = req.headers['sec-websocket-protocol']
+    return typeof header === 'string' ? header.split(',').map((p) => p.trim()) : []
   }
 
   private plain(res: ServerResponse, status: number, text: string): void {

@@ -6,8 +6,12 @@ import { ChangeSet, Text } from '@codemirror/state'
 import type { ErrorCode } from '../errors.js'
 import { MAX_INSERT_CHUNK, MAX_NAME_LENGTH, MAX_COLOR_LENGTH } from '../limits.js'
 
-/// Bumped when a message changes incompatibly.
+/// Bumped when a message changes incompatibly. The page offers it as the
+/// WebSocket subprotocol `swarmpad.v<N>` (PAGE_VERSION_PROTOCOL); the
+/// daemon closes a page socket that offers another one, or none, with
+/// CLOSE_VERSION (a tab left open across an upgrade: it must reload).
 export const PROTOCOL_VERSION = 1
+export const PAGE_VERSION_PROTOCOL = `swarmpad.v${PROTOCOL_VERSION}`
 
 /// Largest frame either side sends or accepts (the server's `ws` maxPayload:
 /// a larger frame closes the socket with 1009 before it is buffered).
@@ -75,6 +79,8 @@ export const CLOSE_INVALID = 1007
 export const CLOSE_POLICY = 1008
 /// Frame over MAX_FRAME_BYTES (sent by `ws` itself).
 export const CLOSE_TOO_BIG = 1009
+/// The page speaks another PROTOCOL_VERSION (or did not say): reload it.
+export const CLOSE_VERSION = 4002
 
 // --- shared shapes ---
 

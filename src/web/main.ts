@@ -229,7 +229,10 @@ function renderStatus(): void {
   const unsent = client?.unconfirmed ?? 0
   let state: string
   let text: string
-  if (socketState === 'unauthorized') {
+  if (socketState === 'outdated') {
+    state = 'disconnected'
+    text = `swarmpad was updated while this tab was open: reload the page${unsent ? ` (${unsent} changes not saved yet: copy them before reloading)` : ''}`
+  } else if (socketState === 'unauthorized') {
     state = 'disconnected'
     text = `swarmpad restarted: run \`swarmpad open\` again and this tab reconnects${unsent ? ` (${unsent} unsaved changes kept in this tab)` : ''}`
   } else if (socketState !== 'open' || client === null || !client.ready) {

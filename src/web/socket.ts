@@ -2,10 +2,12 @@
 // numbers requests and matches their replies. It authenticates with the
 // page's credential (credential.ts) as a WebSocket subprotocol; the page never
 // sees the command's token.
-import type { ServerMessage } from '../server/protocol.js'
+import { CLOSE_VERSION, PAGE_VERSION_PROTOCOL, type ServerMessage } from '../server/protocol.js'
 import { credentialValid, pageCredential } from './credential.js'
 
-export type SocketState = 'connecting' | 'open' | 'closed' | 'unauthorized'
+/// `outdated`: the daemon speaks another page protocol version (swarmpad was
+/// upgraded while this tab was open): the page must be reloaded.
+export type SocketState = 'connecting' | 'open' | 'closed' | 'unauthorized' | 'outdated'
 
 /// Replies that answer a request by its rid.
 type Reply = Extract<ServerMessage, { rid?: number }>
@@ -29,7 +31,7 @@ export class PageSocket {
   start(): void {
     const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`
     const credential = pageCredential()
-    const ws = credential === null ? new WebSocket(url) : new WebSocket(url, ['swarmpad', `swarmpad.auth.${credential}`])
+    const ws = new WebSocket(url, credential === null ? ['swarmpad', PAGE_VERSION_PROTOCOL] : ['swarmpad', PAGE_VERSION_PROTOCOL, `swarmpad.auth.${credential}`])
     this.ws = ws
     this.setState('connecting')
     ws.onopen = () => {
@@ -67,6 +69,11 @@ export class PageSocket {
         w.reject(new Error('disconnected from swarmpad'))
       }
       this.waiting.clear()
+      if (ev.code === CLOSE_VERSION) {
+        // Retrying cannot help: this page's code is not the daemon's.
+        this.setState('outdated')
+        return
+      }
       void this.afterClose()
     }
   }

@@ -17,7 +17,8 @@ import { describeCheck, EditLedger, tokenEdit, tokensOf, type LedgerOp } from '.
 import { iterations, seeded, type Prng } from '../helpers/prng.js'
 import { recordEdit } from '../helpers/ledger-edit.js'
 
-const ROUNDS = iterations(1)
+/// SWARMPAD_REKEY_ROUNDS=100 is the long run the closing note of issue 15 reports.
+const ROUNDS = Number(process.env.SWARMPAD_REKEY_ROUNDS ?? iterations(1))
 /// Pause between two edits of one device (ms): people typing in bursts,
 /// four at a time. SWARMPAD_REKEY_PAUSE=15,60 is the extreme load that the
 /// closing note reports on (carry-over then misplaces some edits).

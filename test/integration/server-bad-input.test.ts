@@ -14,7 +14,7 @@ import { Swarmpad } from '../../src/swarmpad.js'
 import { LocalServer, PAGE_AUTH_PROTOCOL_PREFIX, PAGE_PROTOCOL } from '../../src/server/http.js'
 import { CollabHub } from '../../src/server/collab.js'
 import type { SwarmDocument } from '../../src/sync/document.js'
-import { MAX_FRAME_BYTES, MAX_QUEUE, MESSAGE_BURST, type ServerMessage } from '../../src/server/protocol.js'
+import { CLOSE_VERSION, MAX_FRAME_BYTES, MAX_QUEUE, MESSAGE_BURST, PAGE_VERSION_PROTOCOL, type ServerMessage } from '../../src/server/protocol.js'
 import { eventually } from '../helpers/docs.js'
 
 let dir: string
@@ -77,7 +77,7 @@ function http(path: string, headers: Record<string, string>, method = 'GET'): Pr
 const auth = () => ({ Authorization: `Bearer ${token}` })
 /// The page's credential, redeemed from a ticket as the page does.
 let pageKey = ''
-const pageProtocols = (key = pageKey) => [PAGE_PROTOCOL, `${PAGE_AUTH_PROTOCOL_PREFIX}${key}`]
+const pageProtocols = (key = pageKey, version = PAGE_VERSION_PROTOCOL) => [PAGE_PROTOCOL, ...(version ? [version] : []), `${PAGE_AUTH_PROTOCOL_PREFIX}${key}`]
 
 /// POST /page/redeem as the page does; the credential, or throws with the status.
 async function redeem(ticket: string, headers: Record<string, string> = { Origin: `http://127.0.0.1:${server.port}`, 'Content-Type': 'application/json' }): Promise<string> {
@@ -291,6 +291,25 @@ describe('WebSocket: the browser table', () => {
     expect(await upgradeStatus({ Host: `attacker.example:${server.port}` }, pageProtocols())).toBe(403)
     expect(await upgradeStatus({ Origin: `http://${host()}` }, pageProtocols())).toBe(101)
     expect(await upgradeStatus({ ...auth(), Origin: `http://${host()}` })).toBe(101)
+    await goodStillWorks()
+  })
+
+  test("a page of another protocol version (or one that names none) is closed with CLOSE_VERSION and asked to reload; ours joins", async () => {
+    for (const version of ['swarmpad.v999', '']) {
+      const tab = new Tab(undefined, pageProtocols(pageKey, version))
+      const closed = await tab.closed
+      expect(closed.code, version || 'no version').toBe(CLOSE_VERSION)
+      expect(closed.reason).toMatch(/reload the page/)
+    }
+    // A command-line client (bearer token) that names no version is not a page: it stays.
+    const bearer = new Tab({ ...auth(), Origin: `http://${host()}` }, [])
+    await bearer.opened
+    await bearer.join()
+    bearer.ws.close()
+    // Positive control: the same wait lets a tab of our version in.
+    const ours = new Tab()
+    await ours.join()
+    ours.ws.close()
     await goodStillWorks()
   })
 
