@@ -72,7 +72,7 @@ interface Params {
   removals?: 'quiesced' | 'concurrent'
 }
 
-const FIGURE_KEYS = ['stalledUpdates', 'staleLinks', 'rounds', 'edits', 'inserts', 'deletes', 'rebased', 'linkChanges', 'removals', 'joins', 'readds', 'profiles', 'failedEdits', 'unknownOps', 'lost', 'duplicated', 'diverged', 'unexpected'] as const
+const FIGURE_KEYS = ['rejections', 'stalledUpdates', 'staleLinks', 'rounds', 'edits', 'inserts', 'deletes', 'rebased', 'linkChanges', 'removals', 'joins', 'readds', 'profiles', 'failedEdits', 'unknownOps', 'lost', 'duplicated', 'diverged', 'unexpected'] as const
 type Figures = Record<(typeof FIGURE_KEYS)[number], number>
 const newFigures = (): Figures => Object.fromEntries(FIGURE_KEYS.map((k) => [k, 0])) as Figures
 
@@ -80,7 +80,10 @@ async function simulate(rng: Prng, params: Params, totals: Figures): Promise<voi
   const ledger = new EditLedger()
   const owner = await createDoc()
   const devices: Device[] = [{ name: 'p0', td: owner, removed: false }]
-  for (let i = 1; i < START_DEVICES; i++) devices.push({ name: `p${i}`, td: await joinDoc(owner.doc), removed: false })
+  // Odd devices stand for another release that words every refusal
+  // differently: their views must hold the same bytes (v2 records codes).
+  const wording = (i: number) => (i % 2 === 1 ? { word: REWORD } : {})
+  for (let i = 1; i < START_DEVICES; i++) devices.push({ name: `p${i}`, td: await joinDoc(owner.doc, wording(i)), removed: false })
   const docs = () => devices.map((d) => d.td.doc)
   const links = new Map<string, () => void>()
   const linkKey = (i: number, j: number) => (i < j ? `${i}-${j}` : `${j}-${i}`)
@@ -244,7 +247,7 @@ async function simulate(rng: Prng, params: Params, totals: Figures): Promise<voi
 
   const joinOne = async () => {
     if (devices.length >= MAX_DEVICES) return
-    const d: Device = { name: `p${devices.length}`, td: await joinDoc(owner.doc), removed: false }
+    const d: Device = { name: `p${devices.length}`, td: await joinDoc(owner.doc, wording(devices.length)), removed: false }
     devices.push(d)
     watch(d)
     setLink(0, devices.length - 1, true)
@@ -391,11 +394,14 @@ async function simulate(rng: Prng, params: Params, totals: Figures): Promise<voi
   // The same state everywhere, and each device's text equal to its Y.Doc and to the fold of its view.
   const text = owner.doc.text.toString()
   const rejections = await rejectionsOf(owner.doc)
+  const rejectionBytes = await rejectionBytesOf(owner.doc)
+  f.rejections = rejectionBytes.length
   for (const d of devices) {
     const doc = d.td.doc
     expect(doc.text.toString(), `${d.name} text`).toBe(text)
     expect(yText(doc), `${d.name} Y.Doc`).toBe(text)
     expect(await rejectionsOf(doc), `${d.name} rejections`).toEqual(rejections)
+    expect(await rejectionBytesOf(doc), `${d.name} rejections view bytes${d.name.match(/[13579]$/) ? ' (another wording)' : ''}`).toEqual(rejectionBytes)
     expect(await foldOf(doc), `${d.name} fold of its view`).toBe(text)
   }
   const r = ledger.check(new Map(devices.map((d) => [d.name, d.td.doc.text.toString()])))
@@ -429,6 +435,19 @@ function itemsAround(doc: SwarmDocument, k: number): string {
     if (index > k + 12 && out.length > 0) break
   }
   return out.join(' ')
+}
+
+const REWORD = (w: string) => `in another release's words: ${w.toUpperCase()}`
+
+/// The raw bytes of every entry of a document's rejections view (hex).
+async function rejectionBytesOf(doc: SwarmDocument): Promise<string[]> {
+  const core = doc.autobase.view.rejections
+  const out: string[] = []
+  for (let i = 0; i < core.length; i++) {
+    const b = await within(core.get(i), 10_000, `rejection ${i}`)
+    out.push(b === null ? 'unavailable' : b4a.toString(b, 'hex'))
+  }
+  return out
 }
 
 /// Every rejection of a document's view (waiting for each block, within bounds).

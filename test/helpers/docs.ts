@@ -15,11 +15,11 @@ export interface TestDoc {
 }
 
 /// A document on its own Corestore in a temporary directory, closed after the test.
-export async function createDoc(opts: { key?: Uint8Array | null; encryptionKey?: Uint8Array; dir?: string; ackInterval?: number } = {}): Promise<TestDoc> {
+export async function createDoc(opts: { key?: Uint8Array | null; encryptionKey?: Uint8Array; dir?: string; ackInterval?: number; word?: (w: string) => string } = {}): Promise<TestDoc> {
   const dir = opts.dir ?? (await tmpDir())
   const encryptionKey = opts.encryptionKey ?? randomBytes(32)
   const store = new Corestore(dir)
-  const doc = new SwarmDocument(store.namespace('doc'), { key: opts.key ?? null, encryptionKey, ackInterval: opts.ackInterval ?? 0 })
+  const doc = new SwarmDocument(store.namespace('doc'), { key: opts.key ?? null, encryptionKey, ackInterval: opts.ackInterval ?? 0, ...(opts.word ? { word: opts.word } : {}) })
   doc.on('error', (err) => console.error('document error', err))
   onTestFinished(async () => {
     await doc.close().catch(() => {})
@@ -33,13 +33,14 @@ export async function createDoc(opts: { key?: Uint8Array | null; encryptionKey?:
     async reopen() {
       await doc.close()
       await store.close()
-      return createDoc({ key, encryptionKey, dir, ackInterval: opts.ackInterval ?? 0 })
+      return createDoc({ key, encryptionKey, dir, ackInterval: opts.ackInterval ?? 0, ...(opts.word ? { word: opts.word } : {}) })
     }
   }
 }
 
 /// A peer of `origin`'s document on a fresh Corestore.
-export async function joinDoc(origin: SwarmDocument, opts: { ackInterval?: number } = {}): Promise<TestDoc> {
+/// `word`: this peer stands for a build that words refusals differently.
+export async function joinDoc(origin: SwarmDocument, opts: { ackInterval?: number; word?: (w: string) => string } = {}): Promise<TestDoc> {
   return createDoc({ key: origin.key, encryptionKey: origin.encryptionKey, ...opts })
 }
 
