@@ -54,6 +54,25 @@ describe('v1 storage roots', () => {
         const facts = manifest[name] as DocFacts
         await ann.ok(['write', name], { input: facts.text + 'edited by today\'s swarmpad\n' })
       }
+      // A second device of today's build joins the v1 team.md (an invite
+      // made now: the fixture's own pending one expires in 2027): it reads
+      // and writes format 1 too, and both converge.
+      const code = (JSON.parse(await ann.ok(['invite', 'team.md', '--json'])) as { code: string }).code
+      const dan = await net.device()
+      await dan.ok(['join', '-', 'team.md'], { input: code + '\n' })
+      const team = (manifest['team.md'] as DocFacts).text + 'edited by today\'s swarmpad\n'
+      const until = async (check: () => Promise<boolean>, what: string) => {
+        for (const end = Date.now() + 30_000; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) if (await check()) return
+        throw new Error(`timed out waiting for ${what}`)
+      }
+      await until(async () => (await dan.ok(['cat', 'team.md'])) === team, 'Dan to hold team.md')
+      await dan.ok(['write', 'team.md'], { input: team + 'and by Dan\n' })
+      await until(async () => (await ann.ok(['cat', 'team.md'])) === team + 'and by Dan\n', "Dan's edit to reach Ann")
+      const danFormat = (JSON.parse(await dan.ok(['ls', '--json'])) as { documents: Array<{ name: string; format: number }> }).documents.find((d) => d.name === 'team.md')?.format
+      expect(danFormat).toBe(1)
+      await dan.ok(['stop'])
+      await ann.ok(['write', 'team.md'], { input: team })
+
       // A v1 document stays v1 (older swarmpad still reads what this one
       // writes into it); a new document is v2.
       await ann.ok(['new', 'fresh.md'])
