@@ -4,8 +4,9 @@
 // `swarmpad daemon --home H --bootstrap B --no-lan` starts it, in this child
 // process of the bench, plus an IPC channel through which the bench sets up
 // the shared document and asks for keystrokes and timings. For W7 it also
-// runs a real `swarmpad client` (bin/swarmpad.js) and speaks Teamtype's editor
-// protocol to it over its stdio, as an editor plugin does.
+// forks an editor (this file with --editor: its own process, as Neovim is)
+// that runs a real `swarmpad client` (bin/swarmpad.js) and speaks Teamtype's
+// editor protocol to it over its stdio, as an editor plugin does.
 //
 // Timestamps are process.hrtime.bigint(): CLOCK_MONOTONIC, one clock for
 // every process of the machine (the bench checks this at start), so an
@@ -13,20 +14,25 @@
 // can be subtracted.
 //
 // Usage: node bench/w2-device.mjs HOME BOOTSTRAP   (forked, with IPC)
+//        node bench/w2-device.mjs --editor         (forked by a device, with IPC)
 import Autobase from 'autobase'
+import { Text } from '@codemirror/state'
 import b4a from 'b4a'
+import { fork } from 'node:child_process'
 import { appendFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Daemon } from '../dist/daemon/daemon.js'
 
-const [home, bootstrap] = process.argv.slice(2)
-if (!home || !bootstrap || !process.send) throw new Error('usage: fork(w2-device.mjs, [HOME, BOOTSTRAP])')
-for (const b of bootstrap.split(',')) if (!b.startsWith('127.')) throw new Error(`bootstrap ${b} is not loopback`)
+const editorMode = process.argv[2] === '--editor'
+const [home, bootstrap] = editorMode ? ['', ''] : process.argv.slice(2)
+if (!process.send || (!editorMode && (!home || !bootstrap))) throw new Error('usage: fork(w2-device.mjs, [HOME, BOOTSTRAP]) or fork(w2-device.mjs, [\'--editor\'])')
+if (!editorMode) for (const b of bootstrap.split(',')) if (!b.startsWith('127.')) throw new Error(`bootstrap ${b} is not loopback`)
 
 const hr = () => process.hrtime.bigint().toString()
 const logFile = join(home, 'bench-device.log')
-const daemon = new Daemon({ home, bootstrap, lan: false, log: (line) => void appendFile(logFile, line + '\n').catch(() => {}) })
-await daemon.ready()
+const daemon = editorMode ? /** @type {Daemon} */ (/** @type {unknown} */ (null)) : new Daemon({ home, bootstrap, lan: false, log: (line) => void appendFile(logFile, line + '\n').catch(() => {}) })
+if (!editorMode) await daemon.ready()
 
 /** @type {import('../dist/sync/document.js').SwarmDocument | null} */
 let doc = null
@@ -37,6 +43,9 @@ let raw = null
 let docChanges = []
 /** @type {string[]} */
 let rawTimes = []
+/** local changes seen while recording (BENCH_DEBUG: when an editor's keystroke reached this daemon's document) */
+/** @type {string[]} */
+let localTimes = []
 let recording = false
 let rawSeen = 0
 
@@ -72,33 +81,42 @@ function rawBase (key) {
 
 // --- W7: an editor client (Teamtype's protocol, through a real `swarmpad client`) ---
 
-/** UTF-16 offset -> { line, character } in code points. @param {string} text @param {number} offset */
+// The editor's buffer is a CodeMirror Text (lines in a balanced tree), so
+// that placing and applying an edit costs what it costs in an editor (a line
+// array in Neovim), not a split of the whole text per keystroke.
+
+/** UTF-16 offset -> { line, character } in code points. @param {Text} text @param {number} offset */
 function positionOf (text, offset) {
-  const before = text.slice(0, offset)
-  const nl = before.lastIndexOf('\n')
-  return { line: before.split('\n').length - 1, character: [...before.slice(nl + 1)].length }
+  const line = text.lineAt(offset)
+  return { line: line.number - 1, character: [...line.text.slice(0, offset - line.from)].length }
 }
 
-/** Apply an editor protocol delta (code points, ranges against the text before). @param {string} text @param {any[]} delta */
+/** Apply an editor protocol delta (code points, ranges against the text before). @param {Text} text @param {any[]} delta */
 function applyDelta (text, delta) {
-  const lines = text.split('\n')
-  const starts = []
-  let o = 0
-  for (const l of lines) { starts.push(o); o += l.length + 1 }
-  const at = (/** @type {any} */ p) => starts[p.line] + [...lines[p.line]].slice(0, p.character).join('').length
+  const at = (/** @type {any} */ p) => {
+    const line = text.line(p.line + 1)
+    return line.from + [...line.text].slice(0, p.character).join('').length
+  }
   const spans = delta.map((d) => [at(d.range.start), at(d.range.end), d.replacement])
-  for (const [from, to, insert] of spans.reverse()) text = text.slice(0, from) + insert + text.slice(to)
+  for (const [from, to, insert] of spans.reverse()) text = text.replace(from, to, Text.of(insert.split('\n')))
   return text
 }
 
-/** @type {any} */
-let editor = null
+/** The W7 editor of this device (a process of its own), once started. @type {any} */
+let editorChild = null
+
+/** Call the editor process (as the bench calls a device). @param {string} cmd @param {Record<string, unknown>} [args] */
+function editorCall (cmd, args = {}) {
+  return new Promise((resolve, reject) => {
+    const id = editorChild.nextId++
+    editorChild.calls.set(id, { resolve, reject })
+    editorChild.proc.send({ id, cmd, ...args })
+  })
+}
 
 async function startEditor () {
   const { writeLink } = await import('../dist/editor/marker.js')
-  const { encodeFrame, FrameDecoder } = await import('../dist/editor/framing.js')
   const { formatKey } = await import('../dist/storage/keys.js')
-  const { spawn } = await import('node:child_process')
   const { mkdir } = await import('node:fs/promises')
   const { pathToFileURL } = await import('node:url')
   if (doc === null) throw new Error('no document')
@@ -106,63 +124,95 @@ async function startEditor () {
   await mkdir(dir, { recursive: true })
   const file = join(dir, 'w2.txt')
   await writeLink(file, { doc: formatKey(doc.key), name: 'w2' })
-  const bin = new URL('../bin/swarmpad.js', import.meta.url).pathname
-  const child = spawn(process.execPath, [bin, 'client'], {
-    cwd: dir,
-    env: { ...process.env, SWARMPAD_HOME: home, SWARMPAD_BOOTSTRAP: bootstrap, SWARMPAD_LAN: '0' },
-    stdio: ['pipe', 'pipe', 'pipe']
+  const proc = fork(fileURLToPath(import.meta.url), ['--editor'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  editorChild = { proc, nextId: 0, calls: new Map() }
+  await new Promise((resolve, reject) => {
+    proc.on('message', (/** @type {any} */ m) => {
+      if (m.ready) return resolve(undefined)
+      const c = editorChild.calls.get(m.id)
+      if (!c) return
+      editorChild.calls.delete(m.id)
+      if (m.ok) c.resolve(m.result)
+      else c.reject(new Error(m.error))
+    })
+    proc.on('exit', (code) => {
+      const err = new Error(`W7 editor exited (${code})`)
+      reject(err)
+      for (const c of editorChild.calls.values()) c.reject(err)
+      editorChild.calls.clear()
+    })
   })
-  const decoder = new FrameDecoder()
-  const e = {
-    child,
+  return editorCall('start', {
+    dir,
     uri: pathToFileURL(file).href,
     content: doc.text.toString(),
-    editorRevision: 0,
-    daemonRevision: 0,
-    nextId: 1,
-    /** @type {Map<number, (m: any) => void>} */
-    waiting: new Map(),
-    /** [hrtime, content] after every edit notification applied, while recording */
-    /** @type {Array<[string, string]>} */
-    seen: [],
-    recording: false,
-    send (/** @type {any} */ m) { child.stdin.write(encodeFrame(JSON.stringify({ jsonrpc: '2.0', ...m }))) },
-    request (/** @type {string} */ method, /** @type {any} */ params) {
-      const id = e.nextId++
-      return new Promise((resolve) => { e.waiting.set(id, resolve); e.send({ id, method, params }) })
-    }
-  }
-  child.stderr.on('data', () => {})
-  child.stdout.on('data', (/** @type {Buffer} */ chunk) => {
-    for (const f of decoder.push(chunk)) {
-      if (f.type !== 'message') continue
-      const m = JSON.parse(f.body)
-      if (m.method === 'edit' && m.params.revision === e.editorRevision) {
-        e.content = applyDelta(e.content, m.params.delta)
-        e.daemonRevision++
-        if (e.recording) e.seen.push([hr(), e.content])
-      } else if (m.method === undefined && e.waiting.has(m.id)) {
-        e.waiting.get(m.id)?.(m)
-        e.waiting.delete(m.id)
-      }
-    }
+    env: { ...process.env, SWARMPAD_HOME: home, SWARMPAD_BOOTSTRAP: bootstrap, SWARMPAD_LAN: '0' }
   })
-  const answer = await e.request('open', { uri: e.uri, content: e.content })
-  if (answer.error) throw new Error(`W7: open refused: ${answer.error.message}`)
-  editor = e
-  return { content: e.content }
 }
 
-const handlers = {
-  clock: async () => ({ hr: hr() }),
-  'editor-start': startEditor,
-  'editor-record': async () => {
+// --- W7's editor: this file with --editor, forked by a device ---
+// It runs `swarmpad client` and speaks Teamtype's protocol to it over its
+// stdio, as an editor plugin does, in a process of its own (as Neovim is:
+// its work does not wait for the daemon's event loop, nor the daemon's for it).
+
+/** @type {any} */
+let editor = null
+
+const editorHandlers = {
+  /** Start `swarmpad client` in `dir` and open `uri` with `content`. */
+  start: async ({ dir, uri, content, env }) => {
+    const { encodeFrame, FrameDecoder } = await import('../dist/editor/framing.js')
+    const { spawn } = await import('node:child_process')
+    const bin = new URL('../bin/swarmpad.js', import.meta.url).pathname
+    const child = spawn(process.execPath, [bin, 'client'], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] })
+    const decoder = new FrameDecoder()
+    const e = {
+      child,
+      uri,
+      /** @type {Text} */
+      content: Text.of(content.split('\n')),
+      editorRevision: 0,
+      daemonRevision: 0,
+      nextId: 1,
+      /** @type {Map<number, (m: any) => void>} */
+      waiting: new Map(),
+      /** [hrtime, content] after every edit notification applied, while recording */
+      /** @type {Array<[string, Text]>} */
+      seen: [],
+      recording: false,
+      send (/** @type {any} */ m) { child.stdin.write(encodeFrame(JSON.stringify({ jsonrpc: '2.0', ...m }))) },
+      request (/** @type {string} */ method, /** @type {any} */ params) {
+        const id = e.nextId++
+        return new Promise((resolve) => { e.waiting.set(id, resolve); e.send({ id, method, params }) })
+      }
+    }
+    child.stderr.on('data', () => {})
+    child.stdout.on('data', (/** @type {Buffer} */ chunk) => {
+      for (const f of decoder.push(chunk)) {
+        if (f.type !== 'message') continue
+        const m = JSON.parse(f.body)
+        if (m.method === 'edit' && m.params.revision === e.editorRevision) {
+          e.content = applyDelta(e.content, m.params.delta)
+          e.daemonRevision++
+          if (e.recording) e.seen.push([hr(), e.content])
+        } else if (m.method === undefined && e.waiting.has(m.id)) {
+          e.waiting.get(m.id)?.(m)
+          e.waiting.delete(m.id)
+        }
+      }
+    })
+    const answer = await e.request('open', { uri: e.uri, content: e.content.toString() })
+    if (answer.error) throw new Error(`W7: open refused: ${answer.error.message}`)
+    editor = e
+    return { content: e.content.toString() }
+  },
+  record: async () => {
     editor.seen = []
     editor.recording = true
-    return { content: editor.content }
+    return { content: editor.content.toString() }
   },
   /** Type a schedule through the editor client: [{ at, changes: [[from, to, insert]] }] in UTF-16 of the editor's text. */
-  'editor-type': async ({ schedule }) => {
+  type: async ({ schedule }) => {
     const times = new Array(schedule.length)
     const start = performance.now()
     for (let i = 0; i < schedule.length; i++) {
@@ -172,16 +222,16 @@ const handlers = {
       times[i] = hr()
       for (const [from, to, insert] of schedule[i].changes) {
         const delta = [{ range: { start: positionOf(editor.content, from), end: positionOf(editor.content, to) }, replacement: insert }]
-        editor.content = editor.content.slice(0, from) + insert + editor.content.slice(to)
+        editor.content = editor.content.replace(from, to, Text.of(insert.split('\n')))
         editor.editorRevision++
         editor.send({ id: editor.nextId++, method: 'edit', params: { uri: editor.uri, revision: editor.daemonRevision, delta } })
       }
     }
-    return { times, content: editor.content }
+    return { times, content: editor.content.toString() }
   },
-  'editor-status': async () => ({ content: editor?.content ?? null }),
+  status: async () => ({ content: editor?.content.toString() ?? null }),
   /** Per keystroke, when this editor first showed it (as `results` does for the daemon). */
-  'editor-results': async ({ initial, keystrokes }) => {
+  results: async ({ initial, keystrokes }) => {
     editor.recording = false
     const arrived = new Array(keystrokes.length).fill(null)
     let state = initial
@@ -195,7 +245,8 @@ const handlers = {
     }
     let p = 0
     let unmatched = 0
-    for (const [t, text] of editor.seen) {
+    for (const [t, content] of editor.seen) {
+      const text = content.toString()
       let i = p
       while (i < keystrokes.length && stateAfter(i) !== text) i++
       if (i === keystrokes.length) { unmatched++; continue }
@@ -203,6 +254,26 @@ const handlers = {
     }
     return { arrived, unmatched, changes: editor.seen.length }
   },
+  stop: async () => {
+    setImmediate(async () => {
+      if (editor !== null) {
+        const gone = new Promise((resolve) => editor.child.once('exit', resolve))
+        editor.child.stdin.end()
+        await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 5000))])
+      }
+      process.exit(0)
+    })
+    return {}
+  }
+}
+
+const handlers = {
+  clock: async () => ({ hr: hr() }),
+  'editor-start': startEditor,
+  'editor-record': () => editorCall('record'),
+  'editor-type': ({ schedule }) => editorCall('type', { schedule }),
+  'editor-status': async () => (editorChild === null ? { content: null } : editorCall('status')),
+  'editor-results': ({ initial, keystrokes }) => editorCall('results', { initial, keystrokes }),
   create: async ({ text }) => {
     const open = await daemon.swarmpad.create('w2', { text })
     doc = open.doc
@@ -246,6 +317,7 @@ const handlers = {
   record: async () => {
     docChanges = []
     rawTimes = []
+    localTimes = []
     rawSeen = raw?.view?.length ?? 0
     recording = true
     return {}
@@ -296,9 +368,14 @@ const handlers = {
     }
     return { arrived, unmatched, changes: docChanges.length }
   },
+  'local-times': async () => ({ times: localTimes }),
   stop: async () => {
     setImmediate(async () => {
-      editor?.child.stdin.end()
+      if (editorChild !== null && editorChild.proc.exitCode === null) {
+        const gone = new Promise((resolve) => editorChild.proc.once('exit', resolve))
+        await editorCall('stop').catch(() => {})
+        await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 10_000))])
+      }
       await raw?.close().catch(() => {})
       await daemon.close().catch(() => {})
       process.exit(0)
@@ -307,24 +384,38 @@ const handlers = {
   }
 }
 
-process.on('message', async (/** @type {any} */ msg) => {
-  try {
-    const fn = handlers[msg.cmd]
-    if (!fn) throw new Error(`unknown command ${msg.cmd}`)
-    const result = await fn(msg)
-    process.send?.({ id: msg.id, ok: true, result })
-  } catch (err) {
-    process.send?.({ id: msg.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
-  }
-})
+/** The IPC of this process: the parent's { id, cmd, ...args } -> { id, ok, result | error }. @param {Record<string, (msg: any) => Promise<any>>} handlers */
+function serve (handlers) {
+  process.on('message', async (/** @type {any} */ msg) => {
+    try {
+      const fn = handlers[msg.cmd]
+      if (!fn) throw new Error(`unknown command ${msg.cmd}`)
+      const result = await fn(msg)
+      process.send?.({ id: msg.id, ok: true, result })
+    } catch (err) {
+      process.send?.({ id: msg.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
+    }
+  })
+}
 
 // The document's remote changes, as they are applied here.
 const onOpen = (/** @type {any} */ open) => {
   open.doc.on('change', (/** @type {any} */ c) => {
-    if (!recording || c.origin !== 'remote') return
+    if (!recording) return
     const t = hr()
+    if (c.origin !== 'remote') return void localTimes.push(t)
     docChanges.push([t, open.doc.text.toString()])
   })
 }
-daemon.swarmpad.on('document-open', onOpen)
+if (editorMode) {
+  serve(editorHandlers)
+  // The device went away (killed): so does its editor, and with it the client.
+  process.on('disconnect', () => {
+    editor?.child.kill()
+    process.exit(0)
+  })
+} else {
+  serve(handlers)
+  daemon.swarmpad.on('document-open', onOpen)
+}
 process.send({ ready: true, pid: process.pid })

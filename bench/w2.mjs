@@ -183,8 +183,10 @@ async function session (devices, mode, initial, keystrokes, at) {
 /**
  * W7: the same keystrokes through editor clients: A's editor sends each one
  * to its `swarmpad client` (Teamtype's protocol over stdio, LSP framing),
- * B's editor receives the `edit` notification from its own. Measured from
- * A's write of the edit to B's read of the notification that shows it.
+ * B's editor receives the `edit` notification from its own. Each editor is a
+ * process of its own, as Neovim is (w2-device.mjs --editor). Measured from
+ * the keystroke at A's editor (before it makes the edit message) to B's
+ * editor having applied the notification that shows it.
  * @returns {Promise<number[]>} latencies in ms
  */
 async function editorSession (devices, initial, keystrokes, at) {
@@ -194,7 +196,9 @@ async function editorSession (devices, initial, keystrokes, at) {
     if (content !== initial) throw new Error('W7: an editor did not open on the document\'s text')
   }
   await b.call('editor-record')
-  await b.call('record')
+  // Only for the split: recording makes B's daemon copy its whole text at
+  // every change, on the path W7 times (before its editor session sees it).
+  if (process.env.BENCH_DEBUG) for (const d of devices) await d.call('record')
   const schedule = keystrokes.map((changes, i) => ({ at: at[i], changes }))
   const { times } = await a.call('editor-type', { schedule })
   let final = initial
@@ -206,6 +210,16 @@ async function editorSession (devices, initial, keystrokes, at) {
     const d = await b.call('results', { mode: 'doc', initial, keystrokes })
     const toDaemon = keystrokes.map((_, i) => Number(BigInt(d.arrived[i]) - BigInt(times[i])) / 1e6)
     const toEditor = keystrokes.map((_, i) => Number(BigInt(r.arrived[i]) - BigInt(d.arrived[i])) / 1e6)
+    // A's own document changes once per non-empty patch: keystroke i is in it at its last patch.
+    const local = (await a.call('local-times')).times
+    const ends = []
+    let n = 0
+    for (const k of keystrokes) { n += k.filter(([from, to, insert]) => from !== to || insert !== '').length; ends.push(n - 1) }
+    if (local.length === n && ends.every((e) => e >= 0)) {
+      const toOwn = keystrokes.map((_, i) => Number(BigInt(local[ends[i]]) - BigInt(times[i])) / 1e6)
+      const ownToOther = keystrokes.map((_, i) => Number(BigInt(d.arrived[i]) - BigInt(local[ends[i]])) / 1e6)
+      console.error(`W7: editor -> its daemon's document p50 ${quantile(toOwn, 0.5).toFixed(2)} ms, p99 ${quantile(toOwn, 0.99).toFixed(2)} ms; that daemon -> the other daemon p50 ${quantile(ownToOther, 0.5).toFixed(1)} ms, p99 ${quantile(ownToOther, 0.99).toFixed(1)} ms`)
+    } else console.error(`W7: ${local.length} local changes for ${n} patches; no split at A`)
     console.error(`W7: editor -> other daemon p50 ${quantile(toDaemon, 0.5).toFixed(1)} ms, p99 ${quantile(toDaemon, 0.99).toFixed(1)} ms; that daemon -> its editor p50 ${quantile(toEditor, 0.5).toFixed(1)} ms, p99 ${quantile(toEditor, 0.99).toFixed(1)} ms`)
   }
   return keystrokes.map((_, i) => {

@@ -68,6 +68,8 @@ export class EditorConnection implements SessionHost {
   readonly label: string
   readonly files = new Map<string, FileSession>()
   private readonly queue: Message[] = []
+  /// Messages held back (sendAfterTurn()) and whatever was sent after them.
+  private outbox: string[] | null = null
   private running = false
   private disposed = false
   private tokens: number
@@ -86,9 +88,9 @@ export class EditorConnection implements SessionHost {
     this.tokens = services.limits.burst
   }
 
-  /// Nothing received is waiting to be handled.
+  /// Nothing received is waiting to be handled, nothing held back to send.
   get idle(): boolean {
-    return !this.running && this.queue.length === 0
+    return !this.running && this.queue.length === 0 && this.outbox === null
   }
 
   get peers(): PeerSource {
@@ -96,7 +98,31 @@ export class EditorConnection implements SessionHost {
   }
 
   send(text: string): void {
-    if (!this.disposed) this.transport.send(text)
+    if (this.disposed) return
+    if (this.outbox !== null) this.outbox.push(text)
+    else this.transport.send(text)
+  }
+
+  /// Send `text` once this turn of the event loop has done its work (in
+  /// order: what is sent meanwhile waits behind it). For the answer to an
+  /// edit: the document gathers the edits of a turn and hands them to its log
+  /// in a setImmediate() that edit() queued before this one, so the block
+  /// that carries the keystroke to the other devices is on its way before
+  /// the answer is written to the socket.
+  sendAfterTurn(text: string): void {
+    if (this.disposed) return
+    if (this.outbox === null) {
+      this.outbox = []
+      setImmediate(() => this.flushOutbox())
+    }
+    this.outbox.push(text)
+  }
+
+  private flushOutbox(): void {
+    const out = this.outbox
+    this.outbox = null
+    if (out === null || this.disposed) return
+    for (const text of out) this.transport.send(text)
   }
 
   /// Log a line about this connection, at most `logLines` per window.
@@ -329,6 +355,7 @@ export class EditorConnection implements SessionHost {
 
   /// The daemon is stopping: close the transport after what was sent.
   shutdown(code: number, reason: string): void {
+    this.flushOutbox()
     this.dispose()
     this.transport.close(code, reason)
   }

@@ -12,6 +12,8 @@ export type Frame = { type: 'message'; body: string } | { type: 'problem'; reaso
 
 const SEPARATOR = Buffer.from('\r\n\r\n')
 const HEADER = Buffer.from('content-length:')
+/// (Without `stream`, every decode() starts afresh: one decoder serves all.)
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
 
 /// Splits a byte stream into message bodies. A malformed header or an
 /// oversized body is reported as a problem and skipped: the decoder looks
@@ -57,9 +59,8 @@ export class FrameDecoder {
       if (this.buffer.length < start + header) return out
       const body = this.buffer.subarray(start, start + header)
       this.buffer = this.buffer.subarray(start + header)
-      const text = new TextDecoder('utf-8', { fatal: true })
       try {
-        out.push({ type: 'message', body: text.decode(body) })
+        out.push({ type: 'message', body: UTF8.decode(body) })
       } catch {
         out.push({ type: 'problem', reason: 'a message body that is not UTF-8' })
       }
@@ -102,6 +103,10 @@ function parseHeader(block: string): number | string {
 
 /// One message framed for the wire.
 export function encodeFrame(body: string): Buffer {
-  const bytes = Buffer.from(body, 'utf8')
-  return Buffer.concat([Buffer.from(`Content-Length: ${bytes.length}\r\n\r\n`, 'latin1'), bytes])
+  const length = Buffer.byteLength(body, 'utf8')
+  const header = `Content-Length: ${length}\r\n\r\n`
+  const frame = Buffer.allocUnsafe(header.length + length)
+  frame.write(header, 0, 'latin1')
+  frame.write(body, header.length, 'utf8')
+  return frame
 }

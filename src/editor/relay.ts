@@ -8,7 +8,7 @@
 import { FrameDecoder, MAX_FRAME_BYTES, encodeFrame } from './framing.js'
 import { FileState } from './ot.js'
 import { changesOfDelta, textOf } from './positions.js'
-import { DROPPED, errorResponse, HELLO, idOf, PARSE_ERROR, PRIVATE, REFUSED, RESUME } from './rpc.js'
+import { DROPPED, errorResponse, HELLO, idOf, PARSE_ERROR, PRIVATE, REFUSED, RESUME, withoutMark } from './rpc.js'
 
 /// One connection to the daemon's editor socket.
 export interface RelaySocket {
@@ -55,6 +55,20 @@ interface Sent {
 }
 
 const OWN_ID_PREFIX = 'swarmpad-client-'
+
+function parsed(text: string): Record<string, unknown> | null {
+  try {
+    const m: unknown = JSON.parse(text)
+    return m !== null && typeof m === 'object' && !Array.isArray(m) ? (m as Record<string, unknown>) : null
+  } catch {
+    return null
+  }
+}
+
+function withoutPrivate(m: Record<string, unknown>): string {
+  delete m[PRIVATE]
+  return JSON.stringify(m)
+}
 
 /// Runs until the editor closes stdin; resolves with the exit status.
 export async function runRelay(options: RelayOptions): Promise<number> {
@@ -191,15 +205,22 @@ class Relay {
   }
 
   private fromDaemon(text: string): void {
-    let m: Record<string, unknown>
-    try {
-      m = JSON.parse(text)
-    } catch {
+    // A change of the document: to the editor first (without parsing it),
+    // then into the replica.
+    const marked = withoutMark(text)
+    if (marked !== null) {
+      this.write(marked.text)
+      if (marked.mark === 'op') this.replicaOp(parsed(text)?.params)
       return
     }
+    const m = parsed(text)
+    if (m === null) return
     const mark = m[PRIVATE]
     if (typeof m.method === 'string') {
-      if (m.method === 'edit' && mark === 'op') this.replicaOp(m.params)
+      if (m.method === 'edit' && mark === 'op') {
+        this.write(withoutPrivate(m))
+        return this.replicaOp(m.params)
+      }
     } else {
       const id = idOf(m.id)
       if (id !== undefined && id !== null) {
@@ -217,9 +238,7 @@ class Relay {
         }
       }
     }
-    if (mark === undefined) return this.write(text)
-    delete m[PRIVATE]
-    this.write(JSON.stringify(m))
+    this.write(mark === undefined ? text : withoutPrivate(m))
   }
 
   /// A new change of the document, sent to the editor.

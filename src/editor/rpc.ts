@@ -47,8 +47,26 @@ export function errorResponse(id: Id, code: number, message: string, mark?: Priv
   return JSON.stringify(mark === undefined ? { jsonrpc: '2.0', id, error } : { jsonrpc: '2.0', id, error, [PRIVATE]: mark })
 }
 
+/// (The mark is the last member, so that `swarmpad client` can pass a
+/// marked notification on without parsing it first: withoutMark().)
 export function notification(method: string, params: unknown, mark?: PrivateMark): string {
   return JSON.stringify(mark === undefined ? { jsonrpc: '2.0', method, params } : { jsonrpc: '2.0', method, params, [PRIVATE]: mark })
+}
+
+const MARK_SUFFIXES: Record<'op' | 'resend', string> = { op: `,"${PRIVATE}":"op"}`, resend: `,"${PRIVATE}":"resend"}` }
+
+/// A notification of the daemon marked "op" or "resend" (as notification()
+/// writes it: the mark last), as the editor gets it: without the mark. Null
+/// when `text` does not end with one. Only the daemon's own messages are
+/// passed in: a JSON object whose text ends with `,"swarmpad":"op"}` has that
+/// member last at its top level (inside a string the quotes would be escaped).
+export function withoutMark(text: string): { mark: 'op' | 'resend'; text: string } | null {
+  if (text.charCodeAt(text.length - 1) !== 0x7d) return null
+  for (const mark of ['op', 'resend'] as const) {
+    const suffix = MARK_SUFFIXES[mark]
+    if (text.endsWith(suffix)) return { mark, text: text.slice(0, text.length - suffix.length) + '}' }
+  }
+  return null
 }
 
 /// A JSON-RPC id as JSON-RPC allows it, or undefined.

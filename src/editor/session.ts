@@ -16,6 +16,8 @@ export interface SessionHost {
   readonly label: string
   readonly peers: PeerSource
   send(text: string): void
+  /// send(), once the document has done this turn's work (an edit's answer).
+  sendAfterTurn(text: string): void
   log(line: string): void
 }
 
@@ -91,11 +93,12 @@ export class FileSession {
   private sendChange(changes: ChangeSet): void {
     const before = this.state.text
     const delta = deltaOfChanges(before, changes)
-    // The state moves on by the change exactly as the editor (and the
-    // client's replica) reads it back from the delta.
+    // To the editor first; then the state moves on (fromDocument() keeps the
+    // editor revision the notification names) by the change exactly as the
+    // editor (and the client's replica) reads it back from the delta.
+    this.host.send(notification('edit', { uri: this.uri, revision: this.state.editorRevision, delta }, 'op'))
     const sent = changesOfDelta(before, delta)
-    const revision = this.state.fromDocument(typeof sent === 'string' ? changes : sent)
-    this.host.send(notification('edit', { uri: this.uri, revision, delta }, 'op'))
+    this.state.fromDocument(typeof sent === 'string' ? changes : sent)
   }
 
   private documentClosed(): void {
@@ -129,7 +132,11 @@ export class FileSession {
         this.applying = false
       }
     }
-    answer(failure === null ? response(id ?? null, 'success', 'applied') : errorResponse(id ?? null, REFUSED, `${failure}; your edit was undone`, 'applied'))
+    // The answer after the keystroke's block is on its way (sendAfterTurn);
+    // what follows it waits behind it.
+    if (id !== undefined) {
+      this.host.sendAfterTurn(failure === null ? response(id, 'success', 'applied') : errorResponse(id, REFUSED, `${failure}; your edit was undone`, 'applied'))
+    }
     for (const r of resend) {
       this.host.send(notification('edit', { uri: this.uri, revision: this.state.editorRevision, delta: deltaOfChanges(r.before, r.changes) }, 'resend'))
     }

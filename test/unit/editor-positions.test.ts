@@ -18,6 +18,7 @@ import {
 } from '../../src/editor/positions.js'
 import { FrameDecoder, MAX_FRAME_BYTES, encodeFrame } from '../../src/editor/framing.js'
 import { FileState } from '../../src/editor/ot.js'
+import { notification, response, withoutMark } from '../../src/editor/rpc.js'
 
 const EMOJI = '😀' // U+1F600: 1 code point, 2 UTF-16 units
 const FAMILY = '👩‍👩‍👧' // 5 code points (3 emoji, 2 ZWJ), 8 units
@@ -169,6 +170,29 @@ describe('LSP framing', () => {
       expect.stringMatching(/a message of \d+ bytes/),
       expect.stringMatching(/not UTF-8/)
     ])
+  })
+})
+
+describe('marked notifications pass through the client unparsed', () => {
+  it('strips the mark the daemon puts last, and only from its own marked notifications', () => {
+    const params = { uri: 'file:///a.txt', revision: 3, delta: [{ range: { start: { line: 0, character: 1 }, end: { line: 0, character: 1 } }, replacement: `"}${EMOJI},"swarmpad":"op"}` }] }
+    for (const mark of ['op', 'resend'] as const) {
+      const stripped = withoutMark(notification('edit', params, mark))
+      expect(stripped?.mark).toBe(mark)
+      expect(stripped?.text).toBe(notification('edit', params))
+      expect(JSON.parse(stripped!.text)).toEqual({ jsonrpc: '2.0', method: 'edit', params })
+    }
+    // Unmarked, and answers (marked "applied"): parsed by the client as before.
+    expect(withoutMark(notification('edit', params))).toBeNull()
+    expect(withoutMark(notification('cursor', { uri: 'file:///a.txt', ranges: [] }))).toBeNull()
+    expect(withoutMark(response(7, 'success', 'applied'))).toBeNull()
+  })
+
+  it('frames are the body after its byte length', () => {
+    for (const body of ['', '{}', `{"t":"${EMOJI}${CJK}${COMBINING}"}`]) {
+      const bytes = Buffer.from(body, 'utf8')
+      expect(encodeFrame(body)).toEqual(Buffer.concat([Buffer.from(`Content-Length: ${bytes.length}\r\n\r\n`), bytes]))
+    }
   })
 })
 
