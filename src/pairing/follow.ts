@@ -130,7 +130,7 @@ export class RekeyFollower {
     // arrives in time; the rest placed as text into what it holds now.
     let carried = 0
     if (late !== null && late.length > 0) carried = await doc.carry(late, CARRY_WAIT_MS, this.ctx.signal)
-    event.carried = { exact: carried, asText: false }
+    event.carried = { exact: carried, asText: false, ...(late === null ? { unknown: true } : {}) }
     if (late !== null && carried === late.length) return
     if (carried > 0 && seedClock !== null) {
       const rest = await old.ownEditsSince(resumeClock(late!, carried, old.clientId) ?? seedClock).catch(() => null)

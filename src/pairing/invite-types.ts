@@ -130,7 +130,9 @@ export interface MovedEvent {
   to: string
   /// Once followed: of this device's edits the seed lacked, how many Yjs
   /// updates went over exactly (format v2) and whether some were placed as text.
-  carried?: { exact: number; asText: boolean }
+  /// `unknown`: which of its edits the seed lacked could not be told (then
+  /// only what it typed after noticing the move went over, as text).
+  carried?: { exact: number; asText: boolean; unknown?: boolean }
 }
 
 export interface Retired {

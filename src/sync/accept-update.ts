@@ -65,7 +65,10 @@ export function checkUpdate(
   // dropped it), Yjs would hold this update back forever and its writer's
   // clock would stall: refuse it here, the same way on every peer; its
   // author rebuilds and types on.
-  const missing = clocks.referenceProblem(shape.references, membership)
+  // (An update may hold both of its author's clients, its own and the one
+  // it carries, when the append queue merged a carried edit with typing:
+  // an item of one may build on the other's new text in the same update.)
+  const missing = clocks.referenceProblem(shape.references, membership, ends)
   if (missing !== null) return fail(missing)
   // Deletions cover only text that exists (Yjs would keep the rest pending,
   // walk it on every later update, and delete text typed later on some peers

@@ -363,10 +363,12 @@ export class WriterClocks {
 
   /// Why an update builds on text that is not in the document (every item it
   /// refers to must be accepted text), or null when it does not.
-  referenceProblem(references: Array<{ client: number; clock: number }>, membership: Membership): Verdict | null {
+  /// `ends`: for each client the update itself writes, where its new text
+  /// ends (text the update brings may be built on within it).
+  referenceProblem(references: Array<{ client: number; clock: number }>, membership: Membership, ends: ReadonlyMap<number, number> = new Map()): Verdict | null {
     const members = byClientId(membership)
     for (const ref of references) {
-      const next = this.next(ref.client)
+      const next = ends.get(ref.client) ?? this.next(ref.client)
       if (next === 0 && !members.has(ref.client)) return refuse(Refusal.UNKNOWN_REFERENCE, 'update builds on text of an unknown writer')
       if (ref.clock >= next) return refuse(Refusal.MISSING_REFERENCE, 'update builds on text that is not in the document')
     }

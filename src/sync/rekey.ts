@@ -4,7 +4,7 @@ import type { ChangeSet } from '@codemirror/state'
 import { SwarmpadError } from '../errors.js'
 import { encodeBlock, updateBlock, type Block, type FormatVersion, type Key } from '../doc/blocks.js'
 import type { Member } from '../doc/membership.js'
-import type { RejectionEntry, UpdateEntry } from '../doc/entries.js'
+import { decodeUpdateEntry, type RejectionEntry, type UpdateEntry } from '../doc/entries.js'
 import { guardUpdate } from '../doc/yjs-guard.js'
 import { MAX_UPDATE_BYTES } from '../limits.js'
 import type { AppendQueue } from './append-queue.js'
@@ -100,17 +100,43 @@ function unsent(host: RekeyHost): Uint8Array[] {
   return [...host.fold.own.pending.values(), ...host.queue.unsaved]
 }
 
-/// This device's own Yjs updates in this document, in the order it wrote
-/// them: those in the view after the newest snapshot, then those not in it
-/// yet. Null when the newest snapshot holds own text from `clock` on (then
-/// they cannot be told apart from the rest any more).
+/// This device's own Yjs updates in this document from its Yjs clock `clock`
+/// on, in the order it wrote them: its entries in the view, read backwards
+/// from the end until the one that starts before `clock` (the seed holds
+/// what comes before it), then those the view does not hold yet. A
+/// snapshot does not stop it: the entries it covers are still in this
+/// device's own view (it wrote them; a re-key while typing fast put a
+/// snapshot in the middle of a follower's late edits, and only what it
+/// typed after noticing the move went over). Null when an entry on the
+/// way is not on this device (a view sparse after a fast-forward).
 export async function ownUpdates(host: RekeyHost, clock: number): Promise<Uint8Array[] | null> {
-  const since = await sinceSnapshot(host, clock)
-  if (since === null) return null
-  const out = since.entries.filter((e) => e.member === since.self).map((e) => e.yjs)
+  const view = host.view
+  const self = await readSelf(view, host.creator, host.local)
+  const selfN = self?.n ?? -1
+  const me = host.clientId
+  const out: Uint8Array[] = []
+  let end = view.updates.length
+  scan: while (end > 0) {
+    const start = Math.max(0, end - BACKWARD_BATCH)
+    const blocks = await Promise.all(Array.from({ length: end - start }, (_, k) => view.updates.get(start + k, { wait: false })))
+    for (let i = end - 1; i >= start; i--) {
+      const block = blocks[i - start]
+      if (!block) return null
+      const entry = decodeUpdateEntry(block)
+      if (entry.member !== selfN) continue
+      out.push(entry.yjs)
+      const from = Y.parseUpdateMeta(entry.yjs).from.get(me)
+      if (from !== undefined && from < clock) break scan
+    }
+    end = start
+  }
+  out.reverse()
   out.push(...unsent(host))
   return out
 }
+
+/// View entries read at once by ownUpdates (from this device's own storage).
+const BACKWARD_BATCH = 256
 
 /// What this device typed from its Yjs clock `clock` on, as two texts:
 /// `before` without those edits, `after` with them (the text now). A

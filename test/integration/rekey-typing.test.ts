@@ -10,6 +10,7 @@
 // about 70; README "Known open issues").
 // Seeded: a failure prints the line that repeats it.
 import { expect, test } from 'vitest'
+import b4a from 'b4a'
 import { loopbackTestnet } from '../helpers/testnet.js'
 import { createDevice, until, untilText, type Device } from '../helpers/pairing.js'
 import { Nemesis } from '../helpers/nemesis.js'
@@ -23,7 +24,7 @@ const ROUNDS = Number(process.env.SWARMPAD_REKEY_ROUNDS ?? iterations(1))
 /// four at a time. SWARMPAD_REKEY_PAUSE=15,60 is the extreme load that the
 /// closing note reports on (carry-over then misplaces some edits).
 /// At most this share of the confirmed inserts may end up misplaced or cut.
-const MAX_DAMAGED = 0.1
+const MAX_DAMAGED = Number(process.env.SWARMPAD_REKEY_MAX_DAMAGED ?? 0.1)
 const PAUSE_MS = (process.env.SWARMPAD_REKEY_PAUSE ?? '100,400').split(',').map(Number) as [number, number]
 
 for (let round = 0; round < ROUNDS; round++) {
@@ -73,12 +74,13 @@ for (let round = 0; round < ROUNDS; round++) {
     await new Promise((r) => setTimeout(r, rng.int(200, 800)))
     // A follower reports `moved` once it has carried its edits over.
     const moved = new Set<string>()
-    const carried = { exact: 0, asText: 0 }
+    const carried = { exact: 0, asText: 0, unknown: 0 }
     for (const d of writers.slice(0, 2)) {
-      d.invites.on('moved', (e: { carried?: { exact: number; asText: boolean } }) => {
+      d.invites.on('moved', (e: { carried?: { exact: number; asText: boolean; unknown?: boolean } }) => {
         moved.add(d.label)
         carried.exact += e.carried?.exact ?? 0
         if (e.carried?.asText) carried.asText++
+        if (e.carried?.unknown) carried.unknown++
       })
     }
     await owner.invites.rekey('doc', removedKey)
@@ -106,7 +108,7 @@ for (let round = 0; round < ROUNDS; round++) {
     expect(leaked, 'edits of the removed writer typed after the re-key').toEqual([])
     for (const op of ledger.ops) if (op.process === removed.label && op.status !== 'failed') ledger.unknown(op, 'removed writer')
     const result = ledger.check(texts)
-    console.log(`[reliability] rekey-typing: ${JSON.stringify({ ...stats, carriedExactly: carried.exact, followersCarryingAsText: carried.asText, ...result.counts, lost: result.lost.length, duplicated: result.duplicated.length, diverged: result.diverged.length, unexpected: result.unexpected.length })}`)
+    console.log(`[reliability] rekey-typing: ${JSON.stringify({ ...stats, carriedExactly: carried.exact, followersCarryingAsText: carried.asText, followersNotKnowingTheirLateEdits: carried.unknown, ...result.counts, lost: result.lost.length, duplicated: result.duplicated.length, diverged: result.diverged.length, unexpected: result.unexpected.length })}`)
     // Converged, nothing twice, nothing from nowhere but pieces of misplaced
     // edits; a few edits may be misplaced or partly removed by a carried edit
     // (README "Known open issues": carry-over places edits by their
@@ -116,6 +118,8 @@ for (let round = 0; round < ROUNDS; round++) {
     expect(result.duplicated, describeCheck(result)).toEqual([])
     const damaged = new Set([...result.lost, ...result.unexpected].map((x) => x.token)).size
     const confirmed = ledger.ops.filter((op) => op.status === 'ok').reduce((n, op) => n + op.inserts.length, 0)
-    expect(damaged, describeCheck(result)).toBeLessThanOrEqual(Math.ceil(confirmed * MAX_DAMAGED))
+    const lostOps = [...new Set(result.lost.map((l) => ledger.insertOf(l.token)!))].map((op) => `op${op.id} ${op.process} ${op.inserts.join('')} status=${op.status}`)
+    const refusals = damaged === 0 ? [] : await Promise.all(docs.map(async (d, i) => `${remaining[i]!.label}: ${(await d.rejections()).map((r) => `${b4a.toString(r.writer, 'hex').slice(0, 6)}#${r.seq} ${r.reason}`).join(', ')}`))
+    expect(damaged, `${describeCheck(result)}\nlost ops: ${lostOps.join('; ')}\ncarried: ${JSON.stringify(carried)}\nrefusals in the successor: ${refusals.join(' | ')}\ntexts: ${JSON.stringify(texts)}`).toBeLessThanOrEqual(Math.ceil(confirmed * MAX_DAMAGED))
   }, 180_000)
 }

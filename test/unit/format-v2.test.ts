@@ -131,6 +131,17 @@ describe('format 2 in apply()', () => {
     expect(codes(r.view)).toEqual([])
     expect(textOf(r.view)).toBe('Hello, world!')
     expect(membershipOf(r.view).members[1]).toMatchObject({ carries: bobOld.doc.clientID, clientId: clientIdFor(bob.key) })
+    // The append queue may merge a carried edit with typing into one update:
+    // an item of Bob's own client built on the carried text in that update.
+    const bobNow = writer()
+    bobNow.key = bob.key
+    bobNow.doc.clientID = clientIdFor(bob.key)
+    Y.applyUpdate(bobNow.doc, seed)
+    Y.applyUpdate(bobNow.doc, bobLate)
+    const typed = type(bobNow, 13, ' Bye.')
+    const merged = await applied(owner, [...nodes.slice(0, 3), node({ ...bob, seq: 0 }, update(Y.mergeUpdates([bobLate, typed])))])
+    expect(codes(merged.view)).toEqual([])
+    expect(textOf(merged.view)).toBe('Hello, world! Bye.')
     // Carried text must continue the client's clock, like any text.
     expect(Y.parseUpdateMeta(bobLater).from.get(bobOld.doc.clientID)).toBe(seedClock + 1)
     const gap = await applied(owner, [...nodes.slice(0, 3), node(bob, update(bobLater))])
