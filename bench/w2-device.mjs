@@ -274,6 +274,18 @@ const handlers = {
   'editor-type': ({ schedule }) => editorCall('type', { schedule }),
   'editor-status': async () => (editorChild === null ? { content: null } : editorCall('status')),
   'editor-results': ({ initial, keystrokes }) => editorCall('results', { initial, keystrokes }),
+  /** Close the editor (and with it its `swarmpad client`), so that a later W2 session runs as W2's do, without one. */
+  'editor-stop': async () => {
+    if (editorChild === null) return {}
+    const proc = editorChild.proc
+    if (proc.exitCode === null) {
+      const gone = new Promise((resolve) => proc.once('exit', resolve))
+      await editorCall('stop').catch(() => {})
+      await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 10_000))])
+    }
+    editorChild = null
+    return {}
+  },
   create: async ({ text }) => {
     const open = await daemon.swarmpad.create('w2', { text })
     doc = open.doc
