@@ -90,8 +90,8 @@ describe('regressions found by the reliability suites', () => {
     const inner = b.doc as unknown as { membership(): Promise<Membership> }
     const real = inner.membership.bind(b.doc)
     inner.membership = async () => genesis(a.doc.key)
-    const fold = b.doc as unknown as { scheduleFold(): void; folding: Promise<void> }
-    fold.scheduleFold()
+    const fold = (b.doc as unknown as { fold: { schedule(): void; folding: Promise<void> } }).fold
+    fold.schedule()
     await fold.folding
     inner.membership = real
     release()
