@@ -101,11 +101,13 @@ export class RekeyFollower {
   /// move was noticed).
   private async follow(entry: LibraryEntry, old: SwarmDocument, invite: ParsedInvite & { role: 'writer' | 'owner' }, seedClock: number | null, successorKey: Uint8Array, event: MovedEvent): Promise<void> {
     const noticed = old.text.toString()
+    const started = Date.now()
     this.ctx.emit('following', event)
     const namespace = namespaceFor(invite.seed)
     const writerKey = await deriveWriterKey(this.ctx.swarmpad.store, namespace)
     const auth = await this.ctx.candidates.pair(invite, writerKey, { deadline: invite.expires })
     if (!b4a.equals(auth.key, successorKey)) throw new SwarmpadError('PEER_PROTOCOL', 'the successor answered with another key')
+    const paired = Date.now()
 
     const current = this.ctx.swarmpad.library.find(entry.name)
     if (current === undefined || current.key !== entry.key) return // renamed or removed meanwhile
@@ -123,7 +125,14 @@ export class RekeyFollower {
     const next = successorEntry(current, { key: toHex(auth.key), namespace, encryptionKey: toHex(auth.encryptionKey), role: invite.role }, this.ctx.now())
     await this.ctx.swarmpad.moveDocument(entry.name, next)
     const { doc } = await this.ctx.swarmpad.open(entry.name)
-    if (!(await waitWritable(doc, 60_000, this.ctx.signal))) return
+    // The edits to carry exist only here (the old document is frozen): wait
+    // for the successor to take this device's writes as long as it runs,
+    // saying so now and then, rather than give up on them.
+    for (let waited = 1; !(await waitWritable(doc, WRITABLE_REPORT_MS, this.ctx.signal)); waited++) {
+      if (doc.closingOrClosed || this.ctx.signal?.aborted || this.ctx.closing()) return
+      this.ctx.emit('follow-error', new SwarmpadError('UNAVAILABLE', `the successor of "${entry.name}" does not take this device's writes yet (${waited * WRITABLE_REPORT_MS / 1000} s); still waiting to carry its edits over`))
+    }
+    event.waited = { pairingMs: paired - started, writableMs: Date.now() - paired }
     await doc.setProfile({ name: profile?.name, color: profile?.color, device: b4a.from(this.ctx.swarm.keyPair.publicKey) })
     // This device's edits the seed lacks: exactly, where the successor was
     // seeded with the old state (format v2) and everything they build on
@@ -142,6 +151,9 @@ export class RekeyFollower {
     }
   }
 }
+
+/// How often a follower that waits for its successor to become writable says so.
+const WRITABLE_REPORT_MS = 60_000
 
 /// How long a follower waits for what its carried edits build on (other
 /// followers' carried edits) before it places the rest as text.

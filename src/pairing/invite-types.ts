@@ -133,6 +133,8 @@ export interface MovedEvent {
   /// `unknown`: which of its edits the seed lacked could not be told (then
   /// only what it typed after noticing the move went over, as text).
   carried?: { exact: number; asText: boolean; unknown?: boolean }
+  /// How long pairing with the successor took, and then until it took this device's writes.
+  waited?: { pairingMs: number; writableMs: number }
 }
 
 export interface Retired {

@@ -76,10 +76,11 @@ for (let round = 0; round < ROUNDS; round++) {
     await new Promise((r) => setTimeout(r, rng.int(200, 800)))
     // A follower reports `moved` once it has carried its edits over.
     const moved = new Set<string>()
-    const carried = { exact: 0, asText: 0, unknown: 0 }
+    const carried = { exact: 0, asText: 0, unknown: 0, waited: [] as Array<{ pairingMs: number; writableMs: number } | null> }
     for (const d of writers.slice(0, 2)) {
-      d.invites.on('moved', (e: { carried?: { exact: number; asText: boolean; unknown?: boolean } }) => {
+      d.invites.on('moved', (e: { carried?: { exact: number; asText: boolean; unknown?: boolean }; waited?: { pairingMs: number; writableMs: number } }) => {
         moved.add(d.label)
+        carried.waited.push(e.waited ?? null)
         carried.exact += e.carried?.exact ?? 0
         if (e.carried?.asText) carried.asText++
         if (e.carried?.unknown) carried.unknown++
@@ -110,7 +111,7 @@ for (let round = 0; round < ROUNDS; round++) {
     expect(leaked, 'edits of the removed writer typed after the re-key').toEqual([])
     for (const op of ledger.ops) if (op.process === removed.label && op.status !== 'failed') ledger.unknown(op, 'removed writer')
     const result = ledger.check(texts)
-    console.log(`[reliability] rekey-typing: ${JSON.stringify({ ...stats, carriedExactly: carried.exact, followersCarryingAsText: carried.asText, followersNotKnowingTheirLateEdits: carried.unknown, ...result.counts, lost: result.lost.length, duplicated: result.duplicated.length, diverged: result.diverged.length, unexpected: result.unexpected.length })}`)
+    console.log(`[reliability] rekey-typing: ${JSON.stringify({ ...stats, carriedExactly: carried.exact, followersCarryingAsText: carried.asText, followersNotKnowingTheirLateEdits: carried.unknown, followWaits: carried.waited, ...result.counts, lost: result.lost.length, duplicated: result.duplicated.length, diverged: result.diverged.length, unexpected: result.unexpected.length })}`)
     // Converged, nothing twice, nothing lost, nothing from nowhere. (Format 1
     // placed carried edits by their surroundings: 0-3 of ~70 inserts per round
     // were misplaced or cut, 1-7 of 560-1,080 at ten times the rate.)
