@@ -118,8 +118,8 @@ const DECODERS: Record<DecoderName, (input: Input) => boolean> = {
       if (typeof r.reason !== 'string' || r.reason === '') violated('rejection without a reason')
       return false
     }
-    if (!equalBytes(encodeBlock(r.block), bytes)) violated('accepted a block that does not re-encode to its bytes')
-    if (r.block.kind !== 'update') return true
+    if (!equalBytes(encodeBlock(r.block, r.version), bytes)) violated('accepted a block that does not re-encode to its bytes (in its own version)')
+    if (r.block.kind !== 'update' && r.block.kind !== 'seed') return true
     let yjs: Uint8Array
     try {
       yjs = updatePayload(r.block, inflateCap(r.block.yjs.length))
