@@ -67,6 +67,7 @@ export interface LogLine {
 ///   GET  /api/log?doc=&from=&limit=     { total, next, entries: LogLine[] }
 ///   GET  /api/members?doc=              { members: MemberInfo[] }
 ///   POST /api/members/remove            { doc, member, rekey? } -> RemoveResult
+///   POST /api/upgrade                   { doc } -> RekeyResult (a format 1 document to format 2)
 ///   POST /api/invite                    { doc, role?, expires? (ms) } -> CreatedInvite
 ///   GET  /api/invites?doc=              { invites: InviteInfo[] }
 ///   POST /api/invites/cancel            { doc, id }
@@ -183,6 +184,11 @@ export function registerApi(daemon: Daemon, server: LocalServer): void {
     const open = await daemon.document(str(b, 'doc'))
     const result = await daemon.members.remove(open.entry.key, str(b, 'member'), { rekey: b.rekey === true })
     return { name: open.entry.name, ...result }
+  })
+
+  server.route('POST', '/api/upgrade', async (body) => {
+    const open = await daemon.document(str(object(body), 'doc'))
+    return await daemon.invites.rekey(open.entry.name, null)
   })
 
   server.route('POST', '/api/invite', async (body) => {

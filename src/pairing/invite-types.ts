@@ -115,8 +115,8 @@ export interface RekeyResult {
   /// The successor's key and the old document's key (z32).
   key: string
   previous: string
-  /// The removed member's writer key (z32).
-  removed: string
+  /// The removed member's writer key (z32); null for an upgrade (nobody removed).
+  removed: string | null
   /// Remaining members the successor was sealed to (z32 writer keys).
   sealed: string[]
   /// Remaining members it could not be sealed to: their devices never wrote a

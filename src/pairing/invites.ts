@@ -23,6 +23,7 @@ import z32 from 'z32'
 import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { Resource } from '../resource.js'
+import { BLOCK_VERSION } from '../doc/blocks.js'
 import { SwarmpadError, errorMessage } from '../errors.js'
 import type { DocumentService, OpenDocument, Swarmpad } from '../swarmpad.js'
 import { Library, type LibraryEntry } from '../storage/library.js'
@@ -411,7 +412,9 @@ export class Invites extends Resource {
 
   /// Remove a member and move the document to a successor with fresh keys
   /// (see README "Roles, invites, removal and re-key"). Owners only.
-  async rekey(docNameOrKey: string, removed: string | Uint8Array): Promise<RekeyResult> {
+  /// `removed` null: nobody is removed, the document only moves to fresh
+  /// keys in the newest format (`swarmpad upgrade` of a format 1 document).
+  async rekey(docNameOrKey: string, removed: string | Uint8Array | null): Promise<RekeyResult> {
     this.assertOpen()
     const entry = this.swarmpad.library.resolve(docNameOrKey)
     if (this.rekeying.has(entry.key)) throw new SwarmpadError('BAD_ARGUMENT', `"${entry.name}" is being re-keyed already`)
@@ -423,7 +426,7 @@ export class Invites extends Resource {
     }
   }
 
-  private async rekeyLocked(entry: LibraryEntry, removed: string | Uint8Array): Promise<RekeyResult> {
+  private async rekeyLocked(entry: LibraryEntry, removed: string | Uint8Array | null): Promise<RekeyResult> {
     const { doc: old } = await this.swarmpad.open(entry.name)
     const self = await old.self()
     if (self === null || self.role !== 'owner') {
@@ -431,11 +434,14 @@ export class Invites extends Resource {
     }
     const before = await old.membership()
     if (before.movedTo !== null) throw new SwarmpadError('BAD_ARGUMENT', `"${entry.name}" already moved to a successor`)
-    const target = resolveMember(before.members, removed)
-    if (b4a.equals(target.key, old.writerKey)) {
+    const target = removed === null ? null : resolveMember(before.members, removed)
+    if (target !== null && b4a.equals(target.key, old.writerKey)) {
       throw new SwarmpadError('BAD_ARGUMENT', 'this device cannot re-key itself out; remove it from another owner device')
     }
-    if (!target.removed) await old.removeMember(target.key)
+    if (target === null && old.format >= BLOCK_VERSION) {
+      throw new SwarmpadError('BAD_ARGUMENT', `"${entry.name}" is already in format ${old.format}, the newest; nothing to upgrade`)
+    }
+    if (target !== null && !target.removed) await old.removeMember(target.key)
     await old.flush()
 
     const after = await old.membership()
@@ -517,7 +523,7 @@ export class Invites extends Resource {
       name: entry.name,
       key: formatKey(key),
       previous: formatKey(fromHex(entry.key)),
-      removed: formatKey(target.key),
+      removed: target === null ? null : formatKey(target.key),
       sealed: sealed.map((s) => formatKey(s.writer)),
       unreachable
     }

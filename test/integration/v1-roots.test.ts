@@ -84,6 +84,20 @@ describe('v1 storage roots', () => {
         expect(await ann.ok(['cat', name]), name).toBe((manifest[name] as DocFacts).text + 'edited by today\'s swarmpad\n')
       }
       expect(await formats()).toEqual({ ...Object.fromEntries(manifest.ls.map((d) => [d.name, 1])), 'fresh.md': 2 })
+
+      // `swarmpad upgrade` moves a v1 document to format 2 (a successor that
+      // every member follows, nobody removed): the same text, and it takes
+      // edits; a v2 document is refused with a clear reason.
+      const upgraded = JSON.parse(await ann.ok(['upgrade', 'history.md', '--json'])) as { name: string; removed: string | null; sealed: string[] }
+      expect(upgraded).toMatchObject({ name: 'history.md', removed: null })
+      const history = (manifest['history.md'] as DocFacts).text + 'edited by today\'s swarmpad\n'
+      expect(await ann.ok(['cat', 'history.md'])).toBe(history)
+      expect((await formats())['history.md']).toBe(2)
+      await ann.ok(['write', 'history.md'], { input: history + 'in format 2\n' })
+      expect(await ann.ok(['cat', 'history.md'])).toBe(history + 'in format 2\n')
+      const again = await ann.run(['upgrade', 'history.md'])
+      expect(again.code).not.toBe(0)
+      expect(again.stderr).toMatch(/already in format 2/)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
