@@ -54,7 +54,20 @@ export interface DocumentService {
 /// with `attach()` (see DocumentService). The same moments are also emitted
 /// as events (`document-opening`, `document-open`, `document-open-failed`,
 /// `document-close`) for tests and tools.
-export class Swarmpad extends Resource {
+/// The events of a Swarmpad (typed).
+export interface SwarmpadEvents {
+  /// An open document reported an error (also in the daemon's log).
+  'document-error': [doc: SwarmDocument, err: unknown]
+  warning: [err: unknown]
+  /// The DocumentService moments, as events too (after every service was told).
+  'document-opening': [doc: OpeningDocument]
+  'document-open-failed': [doc: OpeningDocument]
+  'document-open': [doc: OpenDocument]
+  'document-close': [doc: OpenDocument]
+  close: []
+}
+
+export class Swarmpad extends Resource<SwarmpadEvents> {
   readonly paths: ReturnType<typeof rootPaths>
   readonly library: Library
   store!: Corestore
@@ -130,8 +143,8 @@ export class Swarmpad extends Resource {
         this.emit('warning', err)
       }
     }
-    const event = { opening: 'document-opening', openFailed: 'document-open-failed', opened: 'document-open', closed: 'document-close' }[moment]
-    this.emit(event, doc)
+    if (moment === 'opening' || moment === 'openFailed') this.emit(moment === 'opening' ? 'document-opening' : 'document-open-failed', doc as OpeningDocument)
+    else this.emit(moment === 'opened' ? 'document-open' : 'document-close', doc as OpenDocument)
   }
 
   protected override async _close(): Promise<void> {

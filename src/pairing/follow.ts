@@ -16,7 +16,7 @@ import { findMember } from '../doc/membership.js'
 import { decodeInvite, isExpired, type ParsedInvite } from './code.js'
 import { deriveWriterKey, openSealed } from './crypto.js'
 import type { PairingCandidates } from './candidate.js'
-import type { MovedEvent, PairingSwarm } from './invite-types.js'
+import type { InvitesEvents, MovedEvent, PairingSwarm } from './invite-types.js'
 import { lateUpdates } from '../sync/carry.js'
 import { carryOver, decodeSealedInvite, MOVING, namespaceFor, successorEntry, waitWritable } from './successor.js'
 
@@ -30,7 +30,7 @@ export interface FollowContext {
   /// This device is re-keying the document itself (by hex key).
   busy(keyHex: string): boolean
   closing(): boolean
-  emit(event: 'following' | 'moved' | 'moved-away' | 'follow-error', payload: unknown): void
+  emit<K extends 'following' | 'moved' | 'moved-away' | 'follow-error'>(event: K, ...args: InvitesEvents[K]): void
 }
 
 export class RekeyFollower {

@@ -1,4 +1,5 @@
 // The types and defaults of invites, joining and re-keying (src/pairing/invites.ts).
+import type { LibraryEntry } from '../storage/library.js'
 import type { SwarmDocument } from '../sync/document.js'
 import type { InviteRole } from './code.js'
 
@@ -140,4 +141,18 @@ export interface MovedEvent {
 export interface Retired {
   doc: SwarmDocument
   discovery: { destroy(): Promise<void> }
+}
+
+/// The events of Invites (typed).
+export interface InvitesEvents {
+  'invite-used': [invite: InviteInfo]
+  joined: [entry: LibraryEntry]
+  rekeyed: [result: RekeyResult]
+  following: [event: MovedEvent]
+  /// Followed: the library entry now points at the successor.
+  moved: [event: MovedEvent]
+  /// The document moved without this device (it was removed, or is a reader).
+  'moved-away': [event: MovedEvent]
+  'follow-error': [err: unknown]
+  close: []
 }

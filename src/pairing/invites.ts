@@ -38,7 +38,7 @@ import { resolveMember } from './resolve.js'
 import { PairingCandidates } from './candidate.js'
 import { RekeyFollower } from './follow.js'
 import { chooseName, encodeSealedInvite, MOVING, namespaceFor, newEntry, shortId, successorEntry, waitWritable } from './successor.js'
-import { DEFAULT_INVITE_EXPIRY, DEFAULT_JOIN_TIMEOUT, DEFAULT_REKEY_EXPIRY, MAX_INVITE_EXPIRY, MIN_WRITABLE_WAIT, PROGRESS_INTERVAL, HOUSEKEEPING_INTERVAL, STATUS_CANCELLED, STATUS_EXPIRED, STATUS_REJECTED, STATUS_USED, type CreatedInvite, type InviteInfo, type InvitesOptions, type JoinOptions, type JoinStage, type PairingSwarm, type RekeyResult, type Retired } from './invite-types.js'
+import { DEFAULT_INVITE_EXPIRY, DEFAULT_JOIN_TIMEOUT, DEFAULT_REKEY_EXPIRY, MAX_INVITE_EXPIRY, MIN_WRITABLE_WAIT, PROGRESS_INTERVAL, HOUSEKEEPING_INTERVAL, STATUS_CANCELLED, STATUS_EXPIRED, STATUS_REJECTED, STATUS_USED, type CreatedInvite, type InviteInfo, type InvitesEvents, type InvitesOptions, type JoinOptions, type JoinStage, type PairingSwarm, type RekeyResult, type Retired } from './invite-types.js'
 
 export * from './invite-types.js'
 export { carryOver, decodeSealedInvite, encodeSealedInvite, successorEntry, waitWritable } from './successor.js'
@@ -51,7 +51,7 @@ export { carryOver, decodeSealedInvite, encodeSealedInvite, successorEntry, wait
 /// `moved` (MovedEvent: this device followed a re-key; the
 /// name now opens the successor), `moved-away` (MovedEvent: the document moved
 /// without this device: it was removed, or is a reader), `follow-error` (Error).
-export class Invites extends Resource {
+export class Invites extends Resource<InvitesEvents> {
   readonly swarmpad: Swarmpad
   readonly swarm: PairingSwarm
   private readonly options: InvitesOptions
@@ -90,7 +90,8 @@ export class Invites extends Resource {
       now: () => this.now(),
       busy: (keyHex) => this.rekeying.has(keyHex),
       closing: () => this.closingOrClosed,
-      emit: (event, payload) => void this.emit(event, payload)
+      // (TypeScript cannot narrow a generic tuple against EventEmitter's map.)
+      emit: (event, ...args) => void (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args)
     })
   }
 

@@ -41,3 +41,21 @@ export interface DocumentOptions {
   /// Tests only: reword every refusal apply() records (see ApplyOptions.word).
   word?: (words: string) => string
 }
+
+/// The events of a SwarmDocument (typed: an unknown name or wrong arguments
+/// do not compile).
+export interface DocumentEvents {
+  /// A new version of the text (local or remote).
+  change: [change: DocumentChange]
+  /// The membership (or a profile, the title, `moved`) changed.
+  members: []
+  error: [err: unknown]
+  warning: [err: unknown]
+  /// A member wrote a newer block format, or the document is of a newer type: it stops.
+  interrupt: [reason: string]
+  writable: []
+  unwritable: []
+  /// An append failed (it is retried; see AppendQueue).
+  'append-error': [err: unknown]
+  close: []
+}

@@ -14,7 +14,7 @@ import { AppendQueue } from './append-queue.js'
 import { guardAutobase } from './autobase-guard.js'
 import { SigningWatch } from './signing-watch.js'
 import { CheckpointKeeper } from './checkpoint-keeper.js'
-import type { DocumentChange, DocumentOptions, DocumentState, EditResult } from './document-types.js'
+import type { DocumentChange, DocumentEvents, DocumentOptions, DocumentState, EditResult } from './document-types.js'
 import { ViewFold } from './fold.js'
 import { LocalEdits } from './local-edits.js'
 import { Members } from './members.js'
@@ -24,7 +24,7 @@ import { TextHistory } from './text-history.js'
 import { delay, readSelf } from './view-read.js'
 import { closeView, createApply, openView, UPGRADE_REASON, type DocumentView } from './view.js'
 
-export type { ChangeOrigin, DocumentChange, DocumentOptions, DocumentState, EditResult } from './document-types.js'
+export type { ChangeOrigin, DocumentChange, DocumentEvents, DocumentOptions, DocumentState, EditResult } from './document-types.js'
 
 /// How long close() waits for pending edits to reach the log.
 const CLOSE_FLUSH_TIMEOUT = 5000
@@ -45,7 +45,7 @@ const WRITABLE_WAIT_MS = 5000
 /// (LocalEdits), the fold of the view (ViewFold, with this device's own
 /// updates in OwnUpdates), checkpoints (CheckpointKeeper), the membership
 /// (Members) and the re-key helpers (rekey.ts).
-export class SwarmDocument extends Resource {
+export class SwarmDocument extends Resource<DocumentEvents> {
   readonly store: Corestore
   private readonly options: DocumentOptions
   private base!: Autobase<DocumentView>
