@@ -25,6 +25,14 @@
 // with the same members; A appends a small block at 30 blocks/s; latency from
 // append() at A to the 'update' event at B whose view holds the block.
 //
+// Baseline users would pick instead, same run, right after each device
+// count's swarmpad sessions (its devices stopped): Yjs synced through a
+// y-websocket relay on 127.0.0.1 (bench/w2-yws.mjs), as many clients as
+// devices, each a process of its own, one relay process; the same keystrokes
+// on the same schedules, timed the same way (keystroke -> applied at each other
+// client). Rows W2-ywebsocket-*; W2-*-vs-ywebsocket-p50 compares swarmpad's
+// p50 with the relay's (target: no worse).
+//
 // Reported: p50 and p99 over all samples (named in each row). --reps does not
 // apply: the sample counts are fixed (KEYS below) so W2 takes about a minute.
 //
@@ -43,6 +51,7 @@ import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { loadTrace, quantile, tempDir, row } from './lib.mjs'
+import { measureRelay } from './w2-yws.mjs'
 
 const DEVICE = fileURLToPath(new URL('./w2-device.mjs', import.meta.url))
 /** Keystrokes per cadence for 2 and for 8 devices. */
@@ -274,6 +283,8 @@ async function measure (n, ctx) {
     const next = ctx.flat.txns.slice(WINDOW_START + ctx.keys, WINDOW_START + 2 * ctx.keys)
       .map((/** @type {any} */ t) => t.patches.map(([p, d, ins]) => [p, p + d, ins]))
     const steady = await session(devices, 'doc', text, next, next.map((_, i) => (i * 1000) / 30))
+    // The same two sessions for the y-websocket baseline (typed after these devices stop).
+    const sessions = [{ initial: cadence.initial, keystrokes: cadence.keystrokes, at: cadence.at }, { initial: text, keystrokes: next, at: next.map((_, i) => (i * 1000) / 30) }]
     const base = await session(devices, 'raw', '', next.map(() => []), next.map((_, i) => (i * 1000) / 30))
     /** @type {number[] | null} */
     let editor = null
@@ -291,7 +302,7 @@ async function measure (n, ctx) {
         .map((/** @type {any} */ t) => t.patches.map(([p, d, ins]) => [p, p + d, ins]))
       adjacent = await session(devices, 'doc', text, later, later.map((_, i) => (i * 1000) / 30))
     }
-    return { clown, steady, base, editor, adjacent, span: cadence.at[cadence.at.length - 1] / 1000 }
+    return { clown, steady, base, editor, adjacent, sessions, span: cadence.at[cadence.at.length - 1] / 1000 }
   } finally {
     await Promise.all(devices.map((d) => d.stop().catch(() => {})))
   }
@@ -309,17 +320,26 @@ export async function run ({ counts = [2, 8], keys = KEYS } = {}) {
     for (const n of counts) {
       const k = keys[n] ?? 100
       const m = await measure(n, { bootstrap, dir: tmp.dir, flat, keys: k })
+      const [relayClown, relaySteady] = await measureRelay(n, m.sessions)
       const watchers = n - 1
       const bp50 = quantile(m.base, 0.5)
       const bp99 = quantile(m.base, 0.99)
       const baseline = `bare Autobase append -> peer view, 30 blocks/s (${m.base.length} samples)`
-      for (const [label, xs] of /** @type {Array<[string, number[]]>} */ ([[`clownschool cadence (${k} keystrokes in ${Math.round(m.span)} s)`, m.clown], [`30 chars/s (${k} keystrokes)`, m.steady]])) {
+      for (const [label, xs, relay] of /** @type {Array<[string, number[], number[]]>} */ ([[`clownschool cadence (${k} keystrokes in ${Math.round(m.span)} s)`, m.clown, relayClown], [`30 chars/s (${k} keystrokes)`, m.steady, relaySteady]])) {
         const p50 = quantile(xs, 0.5)
         const p99 = quantile(xs, 0.99)
         const id = `W2-${n}dev-${label.startsWith('30') ? '30cps' : 'cadence'}`
         const what = `keystroke -> applied at ${watchers === 1 ? 'the other daemon' : `each of ${watchers} other daemons`}, ${n} devices, ${label}, ${xs.length} samples`
         rows.push(row({ id: `${id}-p50`, name: `${what}: p50`, value: p50, unit: 'ms', baseline: `${baseline}: p50`, baselineValue: bp50, target: 'p50 <= 5 ms', pass: p50 <= 5, note: `max ${Math.max(...xs).toFixed(1)} ms` }))
         rows.push(row({ id: `${id}-p99`, name: `${what}: p99`, value: p99, unit: 'ms', baseline: `${baseline}: p99`, baselineValue: bp99, target: 'p99 < 16.7 ms', pass: p99 < 16.7 }))
+        // The y-websocket relay on the same keystrokes (the baseline itself: reported), then swarmpad against it.
+        const yid = `W2-ywebsocket-${n}dev-${label.startsWith('30') ? '30cps' : 'cadence'}`
+        const ywhat = `Yjs + y-websocket 2 relay on loopback: keystroke -> applied at ${watchers === 1 ? 'the other client' : `each of ${watchers} other clients`}, ${n} client processes + 1 relay process, W2's keystrokes and ${label}, ${relay.length} samples`
+        const y50 = quantile(relay, 0.5)
+        for (const [q, v] of /** @type {Array<[string, number]>} */ ([['p50', y50], ['p99', quantile(relay, 0.99)]])) {
+          rows.push(row({ id: `${yid}-${q}`, name: `${ywhat}: ${q}`, value: v, unit: 'ms', baseline: null, baselineValue: null, target: 'report (baseline of W2)', pass: true, note: q === 'p50' ? `max ${Math.max(...relay).toFixed(1)} ms` : undefined }))
+        }
+        rows.push(row({ id: `${id}-vs-ywebsocket-p50`, name: `${id} (swarmpad) p50 against ${yid} (y-websocket relay, same keystrokes, same run) p50`, value: p50, unit: 'ms', baseline: `${yid}: p50`, baselineValue: y50, target: 'ratio <= 1.0 (p50 no worse than the relay\'s)', pass: p50 <= y50 }))
       }
       if (m.editor !== null && m.adjacent !== null) {
         // W2-adjacent: W2 at 30 chars/s again, the session right after W7 (same devices, same run).
