@@ -35,8 +35,12 @@ export function collectParts(
 /// Fold the view blocks at `from`, `from + 1`... on top of what was folded:
 /// their identities go to `ids`, where ours are to `own.index`, and the
 /// updates to apply are returned (ours still pending are in the Y.Doc
-/// already). Throws at the first block this device does not have.
+/// already). Throws, before recording anything, when this device does not
+/// have one of the blocks (recording the ones before it without counting
+/// them folded would misalign `ids` with the view at the next fold).
 export function takeNew(blocks: ReadonlyArray<Uint8Array | null | undefined>, from: number, own: OwnUpdates, ids: string[]): Uint8Array[] {
+  const missing = blocks.findIndex((b) => !b)
+  if (missing !== -1) throw new Error(`update ${from + missing} is unavailable`)
   const updates: Uint8Array[] = []
   for (let i = from; i < from + blocks.length; i++) {
     const block = blocks[i - from]

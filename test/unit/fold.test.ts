@@ -124,9 +124,19 @@ describe('takeNew: folding new entries', () => {
     expect([...own.index]).toEqual([[0, 0]])
   })
 
-  test('a block this device does not have stops the fold', () => {
+  test('a block this device does not have stops the fold before anything is recorded', () => {
     const h = history()
-    expect(() => takeNew([encodeUpdateEntry(h.entries[0]!), null], 4, new OwnUpdates(), [])).toThrow('update 5 is unavailable')
+    const own = new OwnUpdates()
+    own.member = 0
+    const ids = ['0:0']
+    expect(() => takeNew([encodeUpdateEntry(h.entries[0]!), null], 4, own, ids)).toThrow('update 5 is unavailable')
+    // Nothing of the block before it: the next fold starts at the same index.
+    expect(ids).toEqual(['0:0'])
+    expect([...own.index]).toEqual([])
+    // (The same block alone is recorded: the check is not vacuous.)
+    takeNew([encodeUpdateEntry(h.entries[0]!)], 4, own, ids)
+    expect(ids).toEqual(['0:0', '0:0'])
+    expect([...own.index]).toEqual([[0, 4]])
   })
 
   test('folding entry by entry gives the text of a rebuild', () => {
