@@ -97,3 +97,12 @@ export function round (x, digits = 2) {
 export function loadAverage () {
   return loadavg().map((x) => Math.round(x * 100) / 100)
 }
+
+/** Poll `check` every 50 ms until it holds; throw after `ms`. @param {() => Promise<boolean>} check @param {string} what @param {string} label */
+export async function waitFor (check, what, label, ms = 60_000) {
+  const end = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`${label}: timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}

@@ -18,10 +18,11 @@
 import Autobase from 'autobase'
 import { Text } from '@codemirror/state'
 import b4a from 'b4a'
-import { fork } from 'node:child_process'
 import { appendFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Child, serve } from './child.mjs'
+import { matchArrivals, playSchedule } from './keystrokes.mjs'
 import { Daemon } from '../dist/daemon/daemon.js'
 
 const editorMode = process.argv[2] === '--editor'
@@ -102,16 +103,20 @@ function applyDelta (text, delta) {
   return text
 }
 
-/** The W7 editor of this device (a process of its own), once started. @type {any} */
+/** The W7 editor of this device (a process of its own), once started. @type {Child | null} */
 let editorChild = null
 
 /** Call the editor process (as the bench calls a device). @param {string} cmd @param {Record<string, unknown>} [args] */
 function editorCall (cmd, args = {}) {
-  return new Promise((resolve, reject) => {
-    const id = editorChild.nextId++
-    editorChild.calls.set(id, { resolve, reject })
-    editorChild.proc.send({ id, cmd, ...args })
-  })
+  if (editorChild === null) return Promise.reject(new Error('W7: no editor'))
+  return editorChild.call(cmd, args)
+}
+
+/** Stop the editor (it closes its `swarmpad client`); SIGKILL after 10 s. */
+async function stopEditor () {
+  const child = editorChild
+  editorChild = null
+  await child?.stop({ killAfterMs: 10_000, awaitStop: true })
 }
 
 async function startEditor () {
@@ -124,24 +129,8 @@ async function startEditor () {
   await mkdir(dir, { recursive: true })
   const file = join(dir, 'w2.txt')
   await writeLink(file, { doc: formatKey(doc.key), name: 'w2' })
-  const proc = fork(fileURLToPath(import.meta.url), ['--editor'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
-  editorChild = { proc, nextId: 0, calls: new Map() }
-  await new Promise((resolve, reject) => {
-    proc.on('message', (/** @type {any} */ m) => {
-      if (m.ready) return resolve(undefined)
-      const c = editorChild.calls.get(m.id)
-      if (!c) return
-      editorChild.calls.delete(m.id)
-      if (m.ok) c.resolve(m.result)
-      else c.reject(new Error(m.error))
-    })
-    proc.on('exit', (code) => {
-      const err = new Error(`W7 editor exited (${code})`)
-      reject(err)
-      for (const c of editorChild.calls.values()) c.reject(err)
-      editorChild.calls.clear()
-    })
-  })
+  editorChild = new Child(fileURLToPath(import.meta.url), ['--editor'], { label: 'W7 editor' })
+  await editorChild.ready
   return editorCall('start', {
     dir,
     uri: pathToFileURL(file).href,
@@ -213,46 +202,22 @@ const editorHandlers = {
   },
   /** Type a schedule through the editor client: [{ at, changes: [[from, to, insert]] }] in UTF-16 of the editor's text. */
   type: async ({ schedule }) => {
-    const times = new Array(schedule.length)
-    const start = performance.now()
-    for (let i = 0; i < schedule.length; i++) {
-      const wait = start + schedule[i].at - performance.now()
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
-      // One edit per patch, as an editor sends one per change of its buffer.
-      times[i] = hr()
-      for (const [from, to, insert] of schedule[i].changes) {
+    // One edit per patch, as an editor sends one per change of its buffer.
+    const times = await playSchedule(schedule, (_i, changes) => {
+      for (const [from, to, insert] of changes) {
         const delta = [{ range: { start: positionOf(editor.content, from), end: positionOf(editor.content, to) }, replacement: insert }]
         editor.content = editor.content.replace(from, to, Text.of(insert.split('\n')))
         editor.editorRevision++
         editor.send({ id: editor.nextId++, method: 'edit', params: { uri: editor.uri, revision: editor.daemonRevision, delta } })
       }
-    }
+    })
     return { times, content: editor.content.toString() }
   },
   status: async () => ({ content: editor?.content.toString() ?? null }),
   /** Per keystroke, when this editor first showed it (as `results` does for the daemon). */
   results: async ({ initial, keystrokes }) => {
     editor.recording = false
-    const arrived = new Array(keystrokes.length).fill(null)
-    let state = initial
-    const states = []
-    const stateAfter = (/** @type {number} */ i) => {
-      while (states.length <= i) {
-        for (const [from, to, insert] of keystrokes[states.length]) state = state.slice(0, from) + insert + state.slice(to)
-        states.push(state)
-      }
-      return states[i]
-    }
-    let p = 0
-    let unmatched = 0
-    for (const [t, content] of editor.seen) {
-      const text = content.toString()
-      let i = p
-      while (i < keystrokes.length && stateAfter(i) !== text) i++
-      if (i === keystrokes.length) { unmatched++; continue }
-      for (; p <= i; p++) arrived[p] = t
-    }
-    return { arrived, unmatched, changes: editor.seen.length }
+    return matchArrivals(editor.seen.map(([t, content]) => [t, content.toString()]), initial, keystrokes)
   },
   stop: async () => {
     setImmediate(async () => {
@@ -276,14 +241,7 @@ const handlers = {
   'editor-results': ({ initial, keystrokes }) => editorCall('results', { initial, keystrokes }),
   /** Close the editor (and with it its `swarmpad client`), so that a later W2 session runs as W2's do, without one. */
   'editor-stop': async () => {
-    if (editorChild === null) return {}
-    const proc = editorChild.proc
-    if (proc.exitCode === null) {
-      const gone = new Promise((resolve) => proc.once('exit', resolve))
-      await editorCall('stop').catch(() => {})
-      await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 10_000))])
-    }
-    editorChild = null
+    await stopEditor()
     return {}
   },
   create: async ({ text }) => {
@@ -336,18 +294,10 @@ const handlers = {
   },
   /** Type a schedule: [{ at (ms from start), changes: [[from, to, insert], ...] }], mode 'doc' or 'raw'. */
   type: async ({ schedule, mode }) => {
-    const times = new Array(schedule.length)
-    const start = performance.now()
-    for (let i = 0; i < schedule.length; i++) {
-      const wait = start + schedule[i].at - performance.now()
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
-      times[i] = hr()
-      if (mode === 'raw') {
-        raw.append(b4a.from(`k${i}`)).catch(() => {})
-      } else {
-        for (const [from, to, insert] of schedule[i].changes) doc?.edit([{ from, to, insert }])
-      }
-    }
+    const times = await playSchedule(schedule, (i, changes) => {
+      if (mode === 'raw') raw.append(b4a.from(`k${i}`)).catch(() => {})
+      else for (const [from, to, insert] of changes) doc?.edit([{ from, to, insert }])
+    })
     if (mode === 'raw') await raw.update()
     else await doc?.flush()
     return { times }
@@ -359,55 +309,18 @@ const handlers = {
   results: async ({ mode, initial, keystrokes }) => {
     recording = false
     if (mode === 'raw') return { arrived: rawTimes.slice(0, keystrokes.length) }
-    const arrived = new Array(keystrokes.length).fill(null)
-    let state = initial
-    let p = 0 // keystrokes matched so far
-    /** expected text after keystroke i, computed forward on demand */
-    const states = []
-    const stateAfter = (i) => {
-      while (states.length <= i) {
-        for (const [from, to, insert] of keystrokes[states.length]) state = state.slice(0, from) + insert + state.slice(to)
-        states.push(state)
-      }
-      return states[i]
-    }
-    let unmatched = 0
-    for (const [t, text] of docChanges) {
-      let i = p
-      while (i < keystrokes.length && stateAfter(i) !== text) i++
-      if (i === keystrokes.length) { unmatched++; continue }
-      for (; p <= i; p++) arrived[p] = t
-    }
-    return { arrived, unmatched, changes: docChanges.length }
+    return matchArrivals(docChanges, initial, keystrokes)
   },
   'local-times': async () => ({ times: localTimes }),
   stop: async () => {
     setImmediate(async () => {
-      if (editorChild !== null && editorChild.proc.exitCode === null) {
-        const gone = new Promise((resolve) => editorChild.proc.once('exit', resolve))
-        await editorCall('stop').catch(() => {})
-        await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 10_000))])
-      }
+      await stopEditor().catch(() => {})
       await raw?.close().catch(() => {})
       await daemon.close().catch(() => {})
       process.exit(0)
     })
     return {}
   }
-}
-
-/** The IPC of this process: the parent's { id, cmd, ...args } -> { id, ok, result | error }. @param {Record<string, (msg: any) => Promise<any>>} handlers */
-function serve (handlers) {
-  process.on('message', async (/** @type {any} */ msg) => {
-    try {
-      const fn = handlers[msg.cmd]
-      if (!fn) throw new Error(`unknown command ${msg.cmd}`)
-      const result = await fn(msg)
-      process.send?.({ id: msg.id, ok: true, result })
-    } catch (err) {
-      process.send?.({ id: msg.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
-    }
-  })
 }
 
 // The document's remote changes, as they are applied here.

@@ -12,81 +12,16 @@
 //
 // Usage: imported by w2.mjs (measureRelay); forked as
 //        node bench/w2-yws.mjs --relay | --client URL   (with IPC)
-import { fork } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
+import { Child, serve } from './child.mjs'
+import { applyChanges, matchArrivals, playSchedule } from './keystrokes.mjs'
+import { waitFor } from './lib.mjs'
 
 const SELF = fileURLToPath(import.meta.url)
 const hr = () => process.hrtime.bigint().toString()
-
-/** A forked process of this file and its IPC: { id, cmd, ...args } -> { id, ok, result | error }. */
-class Child {
-  /** @param {string[]} args */
-  constructor (args) {
-    this.child = fork(SELF, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
-    this.stderr = ''
-    this.child.stderr?.on('data', (d) => { this.stderr = (this.stderr + d).slice(-4000) })
-    this.nextId = 0
-    /** @type {Map<number, { resolve: (v: any) => void, reject: (e: Error) => void }>} */
-    this.calls = new Map()
-    this.exited = false
-    this.gone = new Promise((resolve) => this.child.once('exit', resolve))
-    /** @type {Promise<any>} */
-    this.ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`W2 y-websocket ${args[0]}: not ready after 30 s: ${this.stderr}`)), 30_000)
-      this.child.on('message', (/** @type {any} */ m) => {
-        if (m.ready) { clearTimeout(timer); return resolve(m) }
-        const c = this.calls.get(m.id)
-        if (!c) return
-        this.calls.delete(m.id)
-        if (m.ok) c.resolve(m.result)
-        else c.reject(new Error(m.error))
-      })
-      this.child.on('exit', (code) => {
-        clearTimeout(timer)
-        this.exited = true
-        const err = new Error(`W2 y-websocket ${args[0]} exited (${code}): ${this.stderr}`)
-        reject(err)
-        for (const c of this.calls.values()) c.reject(err)
-        this.calls.clear()
-      })
-    })
-    this.ready.catch(() => {})
-  }
-
-  /** @param {string} cmd @param {Record<string, unknown>} [args] @returns {Promise<any>} */
-  call (cmd, args = {}) {
-    if (this.exited) return Promise.reject(new Error(`W2 y-websocket process exited: ${this.stderr}`))
-    const id = this.nextId++
-    return new Promise((resolve, reject) => {
-      this.calls.set(id, { resolve, reject })
-      this.child.send({ id, cmd, ...args })
-    })
-  }
-
-  async stop () {
-    if (this.exited) return
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000)
-    this.call('stop').catch(() => {})
-    await this.gone
-    clearTimeout(timer)
-  }
-}
-
-/** @param {() => Promise<boolean>} check @param {string} what */
-async function waitFor (check, what, ms = 60_000) {
-  const end = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`W2 y-websocket: timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
-/** @param {string} text @param {Array<[number, number, string]>} changes */
-function applyChanges (text, changes) {
-  for (const [from, to, insert] of changes) text = text.slice(0, from) + insert + text.slice(to)
-  return text
-}
+const LABEL = 'W2 y-websocket'
+const spawnChild = (/** @type {string[]} */ args) => new Child(SELF, args, { label: `${LABEL} ${args[0]}`, readyMs: 30_000 })
 
 /** @typedef {{ initial: string, keystrokes: Array<Array<[number, number, string]>>, at: number[] }} Session */
 
@@ -100,12 +35,12 @@ export async function measureRelay (n, sessions) {
   /** @type {Child[]} */
   const procs = []
   try {
-    const relay = new Child(['--relay'])
+    const relay = spawnChild(['--relay'])
     procs.push(relay)
     const { port } = await relay.ready
     /** @type {Child[]} */
     const clients = []
-    for (let i = 0; i < n; i++) clients.push(new Child(['--client', `ws://127.0.0.1:${port}`]))
+    for (let i = 0; i < n; i++) clients.push(spawnChild(['--client', `ws://127.0.0.1:${port}`]))
     procs.push(...clients)
     await Promise.all(clients.map((c) => c.ready))
     for (const c of clients) {
@@ -114,7 +49,7 @@ export async function measureRelay (n, sessions) {
       if (t < before || t > process.hrtime.bigint()) throw new Error('W2 y-websocket: a client process does not share the bench\'s monotonic clock')
     }
     const [typist, ...watchers] = clients
-    await waitFor(async () => (await typist.call('status')).synced, 'the typist to sync with the relay')
+    await waitFor(async () => (await typist.call('status')).synced, 'the typist to sync with the relay', LABEL)
     await typist.call('init', { text: sessions[0].initial })
     await waitFor(async () => {
       for (const c of clients) {
@@ -122,7 +57,7 @@ export async function measureRelay (n, sessions) {
         if (!s.synced || s.text !== sessions[0].initial) return false
       }
       return true
-    }, `${n} clients to be synced through the relay`)
+    }, `${n} clients to be synced through the relay`, LABEL)
     const out = []
     for (const { initial, keystrokes, at } of sessions) {
       if ((await typist.call('status')).text !== initial) throw new Error('W2 y-websocket: a session does not start from the text the last one ended with')
@@ -133,7 +68,7 @@ export async function measureRelay (n, sessions) {
       await waitFor(async () => {
         for (const w of watchers) if ((await w.call('status')).text !== final) return false
         return true
-      }, 'every client to show every keystroke')
+      }, 'every client to show every keystroke', LABEL)
       const samples = []
       for (const w of watchers) {
         const r = await w.call('results', { initial, keystrokes })
@@ -146,23 +81,8 @@ export async function measureRelay (n, sessions) {
     }
     return out
   } finally {
-    await Promise.all(procs.map((p) => p.stop().catch(() => {})))
+    await Promise.all(procs.map((p) => p.stop({ killAfterMs: 5000 }).catch(() => {})))
   }
-}
-
-/** Serve the parent's calls; exit when the parent goes away. @param {Record<string, (msg: any) => Promise<any>>} handlers @param {Record<string, unknown>} ready */
-function serve (handlers, ready) {
-  process.on('message', async (/** @type {any} */ msg) => {
-    try {
-      const fn = handlers[msg.cmd]
-      if (!fn) throw new Error(`unknown command ${msg.cmd}`)
-      process.send?.({ id: msg.id, ok: true, result: await fn(msg) })
-    } catch (err) {
-      process.send?.({ id: msg.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
-    }
-  })
-  process.on('disconnect', () => process.exit(0))
-  process.send?.({ ready: true, ...ready })
 }
 
 /** The relay: y-websocket's own server setup (bin/server.cjs) on 127.0.0.1, port chosen by the OS. */
@@ -211,42 +131,20 @@ async function clientMain (url) {
     init: async ({ text }) => { ytext.insert(0, text); return {} },
     record: async () => { seen = []; recording = true; return {} },
     /** Type a schedule: [{ at (ms from start), changes: [[from, to, insert], ...] }], one transaction per patch. */
-    type: async ({ schedule }) => {
-      const times = new Array(schedule.length)
-      const start = performance.now()
-      for (let i = 0; i < schedule.length; i++) {
-        const wait = start + schedule[i].at - performance.now()
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
-        times[i] = hr()
-        for (const [from, to, insert] of schedule[i].changes) {
+    type: async ({ schedule }) => ({
+      times: await playSchedule(schedule, (_i, changes) => {
+        for (const [from, to, insert] of changes) {
           doc.transact(() => {
             if (to > from) ytext.delete(from, to - from)
             if (insert !== '') ytext.insert(from, insert)
           })
         }
-      }
-      return { times }
-    },
+      })
+    }),
     /** Per keystroke, when this client first showed the text after it (as w2-device.mjs `results`). */
     results: async ({ initial, keystrokes }) => {
       recording = false
-      const arrived = new Array(keystrokes.length).fill(null)
-      let state = initial
-      /** @type {string[]} */
-      const states = []
-      const stateAfter = (/** @type {number} */ i) => {
-        while (states.length <= i) states.push(state = applyChanges(state, keystrokes[states.length]))
-        return states[i]
-      }
-      let p = 0
-      let unmatched = 0
-      for (const [t, text] of seen) {
-        let i = p
-        while (i < keystrokes.length && stateAfter(i) !== text) i++
-        if (i === keystrokes.length) { unmatched++; continue }
-        for (; p <= i; p++) arrived[p] = t
-      }
-      return { arrived, unmatched, changes: seen.length }
+      return matchArrivals(seen, initial, keystrokes)
     },
     stop: async () => {
       setImmediate(() => {

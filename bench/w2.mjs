@@ -47,10 +47,11 @@
 // (that row stays as it was). The editors are closed first so that B's
 // daemon does no editor work in the baseline: W7 is not made easier.
 import createTestnet from 'hyperdht/testnet.js'
-import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
-import { loadTrace, quantile, tempDir, row } from './lib.mjs'
+import { loadTrace, quantile, tempDir, row, waitFor } from './lib.mjs'
+import { Child } from './child.mjs'
+import { applyChanges } from './keystrokes.mjs'
 import { measureRelay } from './w2-yws.mjs'
 
 const DEVICE = fileURLToPath(new URL('./w2-device.mjs', import.meta.url))
@@ -59,73 +60,19 @@ export const KEYS = { 2: 300, 8: 150 }
 /** Where in clownschool_flat the typed window starts (about 25 s of typing for 300 keystrokes). */
 const WINDOW_START = 10_000
 
-class Device {
+/** A device: a daemon process (w2-device.mjs) on the loopback testnet. */
+class Device extends Child {
   /** @param {string} home @param {string} bootstrap */
   constructor (home, bootstrap) {
+    super(DEVICE, [home, bootstrap], { label: 'W2 device', env: { ...process.env, SWARMPAD_LAN: '0', SWARMPAD_BOOTSTRAP: bootstrap } })
     this.home = home
-    this.child = fork(DEVICE, [home, bootstrap], {
-      env: { ...process.env, SWARMPAD_LAN: '0', SWARMPAD_BOOTSTRAP: bootstrap },
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc']
-    })
-    this.stderr = ''
-    this.child.stderr?.on('data', (d) => { this.stderr = (this.stderr + d).slice(-4000) })
-    this.nextId = 0
-    /** @type {Map<number, { resolve: (v: any) => void, reject: (e: Error) => void }>} */
-    this.calls = new Map()
-    this.exited = false
-    this.ready = new Promise((resolve, reject) => {
-      this.child.on('message', (/** @type {any} */ m) => {
-        if (m.ready) return resolve(undefined)
-        const c = this.calls.get(m.id)
-        if (!c) return
-        this.calls.delete(m.id)
-        if (m.ok) c.resolve(m.result)
-        else c.reject(new Error(m.error))
-      })
-      this.child.on('exit', (code) => {
-        this.exited = true
-        const err = new Error(`W2 device exited (${code}): ${this.stderr}`)
-        reject(err)
-        for (const c of this.calls.values()) c.reject(err)
-        this.calls.clear()
-      })
-    })
   }
 
-  /** @param {string} cmd @param {Record<string, unknown>} [args] @returns {Promise<any>} */
-  call (cmd, args = {}) {
-    if (this.exited) return Promise.reject(new Error(`W2 device exited: ${this.stderr}`))
-    const id = this.nextId++
-    return new Promise((resolve, reject) => {
-      this.calls.set(id, { resolve, reject })
-      this.child.send({ id, cmd, ...args })
-    })
-  }
-
-  async stop () {
-    if (this.exited) return
-    const gone = new Promise((resolve) => this.child.once('exit', resolve))
-    await this.call('stop').catch(() => {})
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000)
-    await gone
-    clearTimeout(timer)
+  stop () {
+    return super.stop({ killAfterMs: 15_000, awaitStop: true })
   }
 }
 
-/** @param {() => Promise<boolean>} check @param {string} what */
-async function waitFor (check, what, ms = 60_000) {
-  const end = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`W2: timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
-/** @param {string} text @param {Array<[number, number, string]>} changes */
-function applyChanges (text, changes) {
-  for (const [from, to, insert] of changes) text = text.slice(0, from) + insert + text.slice(to)
-  return text
-}
 
 /**
  * The keystrokes of clownschool_flat from `start` (each txn: its patches as
@@ -175,14 +122,14 @@ async function session (devices, mode, initial, keystrokes, at) {
     await waitFor(async () => {
       for (const w of watchers) if ((await w.call('raw-update')).length < want) return false
       return true
-    }, 'every watcher to show every raw block')
+    }, 'every watcher to show every raw block', 'W2')
   } else {
     let final = initial
     for (const k of keystrokes) final = applyChanges(final, k)
     await waitFor(async () => {
       for (const w of watchers) if ((await w.call('status')).text !== final) return false
       return true
-    }, 'every watcher to show every keystroke')
+    }, 'every watcher to show every keystroke', 'W2')
   }
   const samples = []
   for (const w of watchers) {
@@ -219,7 +166,7 @@ async function editorSession (devices, initial, keystrokes, at) {
   const { times } = await a.call('editor-type', { schedule })
   let final = initial
   for (const k of keystrokes) final = applyChanges(final, k)
-  await waitFor(async () => (await b.call('editor-status')).content === final && (await a.call('status')).text === final, 'the other editor to show every keystroke')
+  await waitFor(async () => (await b.call('editor-status')).content === final && (await a.call('status')).text === final, 'the other editor to show every keystroke', 'W2')
   const r = await b.call('editor-results', { initial, keystrokes })
   if (process.env.BENCH_DEBUG) {
     // Where the time goes: A's editor -> B's daemon (the change applied there), then -> B's editor.
@@ -266,7 +213,7 @@ async function measure (n, ctx) {
         if (!s.writable || s.text !== cadence.initial || s.peers < n - 1) return false
       }
       return true
-    }, `${n} devices to be writable, in sync and connected to each other`)
+    }, `${n} devices to be writable, in sync and connected to each other`, 'W2')
     const raw = await a.call('raw-create')
     const rawWriters = []
     for (const d of others) rawWriters.push((await d.call('raw-join', { key: raw.key })).writerKey)
@@ -274,7 +221,7 @@ async function measure (n, ctx) {
     await waitFor(async () => {
       for (const d of others) if (!(await d.call('raw-update')).writable) return false
       return true
-    }, 'the baseline Autobase to have every device as a writer')
+    }, 'the baseline Autobase to have every device as a writer', 'W2')
 
     // Recorded cadence, then 30 chars/s typed on from where it stopped.
     const clown = await session(devices, 'doc', cadence.initial, cadence.keystrokes, cadence.at)
