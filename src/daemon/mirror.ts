@@ -8,6 +8,7 @@ import { SwarmpadError, errorMessage } from '../errors.js'
 import { changeSetOf, diffChanges } from '../doc/changes.js'
 import { userFileMode } from '../storage/perms.js'
 import { checkReplacement, identityOf, inspectPath, readSyncedFile, replaceFile, type FileIdentity } from './safe-file.js'
+import { changeCost, closestInHistory, saveConflictCopy } from './mirror-resume.js'
 
 /// How a new mirror starts when the file and the document differ:
 /// `file` replaces the document's text with the file's (as a minimal diff),
@@ -35,10 +36,23 @@ export function hashText(text: string): string {
   return createHash('sha256').update(text).digest('hex')
 }
 
+/// What a mirror knows of its last common text after a restart.
+export interface MirrorBase {
+  /// sha256 of the last text file and document had in common.
+  hash: string | null
+  /// sha256 of a text the mirror was about to write to the file (saved
+  /// before the write, so a daemon killed in between knows the file may hold it).
+  pending?: string | null
+  /// How many accepted updates the document held when that text was its
+  /// text too (where the document's history can give the text back).
+  version?: number | null
+}
+
 /// What a FileMirror emits.
 export interface FileMirrorEvents {
-  /// The file and the document agree again (the hash of the new base).
-  synced: [hash: string]
+  /// The file and the document agree again (the new base: its hash, and
+  /// the document's update count when the document held exactly that text).
+  synced: [hash: string, version: number | null]
   /// A file change went into the document.
   saved: [e: { version: number }]
   /// The document was written to the file.
@@ -72,6 +86,11 @@ export class FileMirror extends EventEmitter<FileMirrorEvents> {
   readonly doc: OpenDocument
   private base: string | null = null
   private baseHash: string | null
+  /// What the file may hold after a restart besides `baseHash` (MirrorBase.pending).
+  private pendingHash: string | null
+  /// MirrorBase.version of the base known at the start.
+  private baseVersion: number | null
+  private readonly intend: ((hash: string) => Promise<void>) | null
   /// Texts the file held lately (oldest first; the last is `base`).
   private recent: string[] = []
   private readonly writeBack: boolean
@@ -92,12 +111,17 @@ export class FileMirror extends EventEmitter<FileMirrorEvents> {
   problem: string | null = null
   private readonly onChange = () => this.scheduleToFile()
 
-  constructor(doc: OpenDocument, path: string, opts: { hash?: string | null; writeBack?: boolean } = {}) {
+  /// `intend` is called with the hash of each text before it is written to
+  /// the file, and the write waits for it (the caller makes it durable).
+  constructor(doc: OpenDocument, path: string, opts: { base?: MirrorBase; writeBack?: boolean; intend?: (hash: string) => Promise<void> } = {}) {
     super()
     this.doc = doc
     this.path = path
-    this.baseHash = opts.hash ?? null
+    this.baseHash = opts.base?.hash ?? null
+    this.pendingHash = opts.base?.pending ?? null
+    this.baseVersion = opts.base?.version ?? null
     this.writeBack = opts.writeBack ?? true
+    this.intend = opts.intend ?? null
   }
 
   get hash(): string | null {
@@ -123,6 +147,7 @@ export class FileMirror extends EventEmitter<FileMirrorEvents> {
           if (state.kind === 'unsafe') throw new SwarmpadError('BAD_ARGUMENT', state.problem)
         }
         if (how === 'doc') {
+          await this.intendWrite(docText)
           await this.writeFile(docText)
           this.setBase(docText)
         } else if (how === 'file') {
@@ -338,6 +363,7 @@ export class FileMirror extends EventEmitter<FileMirrorEvents> {
       return
     }
     const latest = this.doc.doc.text.toString()
+    await this.intendWrite(latest)
     await this.writeFile(latest)
     this.setBase(latest)
     this.emit('written')
@@ -356,8 +382,10 @@ export class FileMirror extends EventEmitter<FileMirrorEvents> {
 
   private async resumeWith(fileText: string): Promise<void> {
     const docText = this.doc.doc.text.toString()
-    if (this.baseHash !== null && hashText(fileText) === this.baseHash) {
-      // The file did not change: the document may have; write it out.
+    const fileHash = hashText(fileText)
+    if (this.baseHash !== null && (fileHash === this.baseHash || fileHash === this.pendingHash)) {
+      // The file did not change (or holds what was being written when the
+      // daemon stopped): the document may have; write it out.
       this.setBase(fileText)
       if (docText !== fileText) await this.toFile()
       return
@@ -366,23 +394,47 @@ export class FileMirror extends EventEmitter<FileMirrorEvents> {
       this.setBase(fileText)
       return
     }
-    // The file changed while swarmpad was stopped. When the document did not
-    // change too, this is an ordinary edit; when both changed, the file's
-    // version wins where they differ (reported).
-    if (this.baseHash === null || hashText(docText) !== this.baseHash) {
-      this.report(`${this.path} and the document both changed while swarmpad was stopped; the file's text was kept`)
+    if (this.baseHash !== null && hashText(docText) === this.baseHash) {
+      // Only the file changed while swarmpad was stopped: an ordinary save.
+      this.setBase(docText)
+      await this.fromFile()
+      return
     }
-    this.setBase(docText)
-    await this.fromFile()
+    // Both changed. The file was written from some text the document held
+    // since the last sync: the closest one in its history is the base, and
+    // the two changes are merged against it, as a save is merged.
+    const base = await closestInHistory(this.doc.doc, fileText, this.baseVersion)
+    if (base !== null && base.text === fileText) {
+      // The file holds an earlier text of the document (written by swarmpad
+      // before it stopped): nothing of yours to merge; it gets the document.
+      this.setBase(fileText)
+      await this.toFile()
+      return
+    }
+    if (base !== null) {
+      this.report(`${this.path} and the document both changed while swarmpad was stopped; the file's change was merged (against the document's text after ${base.version} updates)`)
+      this.setBase(base.text)
+      await this.fromFile()
+      return
+    }
+    // No common text is known: nothing is thrown away. The document keeps
+    // its text, and the file's text is kept beside it for you to merge.
+    const copy = await saveConflictCopy(this.path, fileText, this.mode ?? userFileMode())
+    this.report(`${this.path} and the document both changed while swarmpad was stopped and their common text is not known; the file now holds the document's text, and the file's text was saved as ${copy}`)
+    this.setBase(fileText)
+    await this.toFile()
   }
 
   private setBase(text: string): void {
     this.base = text
     this.remember(text)
     const hash = hashText(text)
-    if (hash !== this.baseHash) {
+    const version = text === this.doc.doc.text.toString() ? this.doc.doc.updateCount : null
+    if (hash !== this.baseHash || version !== this.baseVersion || this.pendingHash !== null) {
       this.baseHash = hash
-      this.emit('synced', hash)
+      this.baseVersion = version
+      this.pendingHash = null
+      this.emit('synced', hash, version)
     }
   }
 
@@ -409,6 +461,12 @@ export class FileMirror extends EventEmitter<FileMirrorEvents> {
     this.identity = identityOf(await lstat(this.path).catch(() => null))
   }
 
+  private async intendWrite(text: string): Promise<void> {
+    if (this.intend === null) return
+    this.pendingHash = hashText(text)
+    await this.intend(this.pendingHash)
+  }
+
   private report(message: string): void {
     if (message === this.problem) return
     this.problem = message
@@ -418,12 +476,4 @@ export class FileMirror extends EventEmitter<FileMirrorEvents> {
   private clearProblem(): void {
     this.problem = null
   }
-}
-
-/// How much text a diff from `a` to `b` inserts and deletes.
-function changeCost(a: string, b: string): number {
-  if (a === b) return 0
-  let cost = 0
-  for (const ch of diffChanges(a, b)) cost += (ch.to ?? ch.from) - ch.from + (ch.insert?.length ?? 0)
-  return cost
 }

@@ -13,6 +13,12 @@ export interface MirrorRecord {
   path: string
   /// sha256 of the last text file and document had in common.
   hash: string | null
+  /// sha256 of the text being written to the file (saved before the write;
+  /// null once it is written). Absent in files of earlier releases.
+  pending?: string | null
+  /// The document's update count when it held the text of `hash` (where its
+  /// history can give that text back); null when it never held exactly it.
+  version?: number | null
 }
 
 /// `mirrors.json`: `{ "version": 1, "mirrors": [MirrorRecord] }`.
@@ -47,7 +53,7 @@ export class Mirrors {
       if (read.state === 'damaged') this.damaged = `${this.file} is damaged (${read.why}); it was left untouched: fix it or move it away`
       else if (read.state === 'ok') {
         const records = read.records as Array<Partial<MirrorRecord> | null>
-        if (records.every((r) => typeof r?.doc === 'string' && typeof r.path === 'string' && (r.hash === null || typeof r.hash === 'string'))) this.records = records as MirrorRecord[]
+        if (records.every(isMirrorRecord)) this.records = records as MirrorRecord[]
         else this.damaged = `${this.file} is damaged (malformed entry); it was left untouched: fix it or move it away`
       }
     } catch (err) {
@@ -154,11 +160,20 @@ export class Mirrors {
   }
 
   private async startMirror(record: MirrorRecord, doc: OpenDocument, how: MirrorStart): Promise<void> {
-    const m = new FileMirror(doc, record.path, { hash: record.hash })
+    // Before the mirror writes the file, mirrors.json says what it writes:
+    // a daemon killed right after the write then knows the file holds
+    // swarmpad's text, not an edit of yours.
+    const intend = async (hash: string) => {
+      record.pending = hash
+      await this.save()
+    }
+    const m = new FileMirror(doc, record.path, { base: record, intend })
     if (this.holds.has(record.path)) m.hold(true)
     m.on('problem', (msg: string) => this.log(`sync ${doc.entry.name} ${record.path}: ${msg}`))
-    m.on('synced', (hash: string) => {
+    m.on('synced', (hash: string, version: number | null) => {
       record.hash = hash
+      record.version = version
+      record.pending = null
       this.saveSoon()
     })
     // Listed (with its problem, if any) while it starts.
@@ -194,6 +209,12 @@ export class Mirrors {
     this.saving = write.catch(() => {})
     await write
   }
+}
+
+function isMirrorRecord(r: Partial<MirrorRecord> | null): boolean {
+  const nullableString = (v: unknown) => v === undefined || v === null || typeof v === 'string'
+  const nullableCount = (v: unknown) => v === undefined || v === null || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)
+  return typeof r?.doc === 'string' && typeof r.path === 'string' && (r.hash === null || typeof r.hash === 'string') && nullableString(r.pending) && nullableCount(r.version)
 }
 
 function mirrorId(doc: string, path: string): string {
