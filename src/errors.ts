@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'INVALID_KEY'
   | 'STORAGE_LOCKED' // another process owns the storage root
   | 'STORAGE_CORRUPT'
+  | 'STORAGE_MOVED' // the storage root was copied or restored: `swarmpad recover`
   | 'STORAGE_ACCESS' // EACCES, ENOSPC, ENOTDIR ...
   | 'LIBRARY_CORRUPT'
   | 'NOT_WRITABLE' // this device may not write to the document

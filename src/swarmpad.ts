@@ -11,6 +11,7 @@ import { checkDocumentName, Library, type LibraryEntry, type LocalRole } from '.
 import { fromHex, toHex } from './storage/keys.js'
 import { compactStorage, fileCheckpointStore } from './storage/checkpoints.js'
 import { documentStorageError, openCorestore } from './storage/cores.js'
+import { assertNotMoved } from './storage/recover.js'
 import { SwarmDocument } from './sync/document.js'
 
 export interface SwarmpadOptions {
@@ -109,6 +110,8 @@ export class Swarmpad extends Resource<SwarmpadEvents> {
       }
       await this.library.initialize()
     }
+    // A copied or restored root opens none of its logs: `swarmpad recover` (src/storage/recover.ts).
+    await assertNotMoved(this.paths.home, this.paths.cores)
     this.store = openCorestore(this.paths.cores)
     try {
       await this.store.ready()

@@ -21,6 +21,7 @@ import b4a from 'b4a'
 import { CollabHub } from '../server/collab.js'
 import { EDITOR_SOCKET_PATH, EditorHub } from '../editor/hub.js'
 import { linkedName } from '../editor/marker.js'
+import { carryRecoveredEdits } from './recovered-carry.js'
 
 export interface DaemonOptions {
   /// The storage root (see resolveHome()).
@@ -113,6 +114,7 @@ export class Daemon extends Resource {
     this.swarmpad = this.own(new Swarmpad({ home: this.options.home }))
     this.swarmpad.on('document-error', (_doc: unknown, err: unknown) => this.log(`document error: ${errorMessage(err)}`))
     await this.swarmpad.ready()
+    this.own(carryRecoveredEdits(this.swarmpad, this.options.home, (line) => this.log(line)))
     phase('storage')
 
     const network = new Network(this.swarmpad, {

@@ -15,6 +15,7 @@ import { register as join } from './join.js'
 import { register as members } from './members.js'
 import { register as remove } from './remove.js'
 import { register as upgrade } from './upgrade.js'
+import { register as recover } from './recover.js'
 import { register as whoami } from './whoami.js'
 import { register as log } from './log.js'
 import { register as status } from './status.js'
@@ -26,4 +27,4 @@ import { register as bootstrap } from './bootstrap.js'
 export type Register = (program: Command) => void
 
 /// Every command, in the order `swarmpad --help` lists them.
-export const COMMANDS: Register[] = [newDoc, ls, open, cat, write, edit, sync, unsync, link, client, invite, invites, join, members, remove, upgrade, whoami, log, status, daemon, stop, bootstrap]
+export const COMMANDS: Register[] = [newDoc, ls, open, cat, write, edit, sync, unsync, link, client, invite, invites, join, members, remove, upgrade, recover, whoami, log, status, daemon, stop, bootstrap]

@@ -21,6 +21,7 @@ export function register(program: Command): void {
       const ctx = Context.of(cmd)
       const client = await ctx.runningDaemon()
       if (client === null) {
+        await (await import('../../storage/recover.js')).assertNotMoved(ctx.home, ctx.paths.cores)
         if (opts.json) return printJson({ running: false, home: ctx.home })
         return lines(`swarmpad is not running (home ${ctx.home}); any command that needs it starts it`)
       }
