@@ -7,7 +7,7 @@ import type { RecoverResult } from '../../daemon/recover.js'
 export function register(program: Command): void {
   program
     .command('recover')
-    .description('get every document back from a storage root that was copied to this computer or restored from a backup: the old root is kept aside unchanged, a new one (new device keys) gets the documents; a shared document needs a new invite from a member, and your edits no peer had are carried into it when you join')
+    .description('get every document back from a storage root that was copied to this computer or restored from a backup: the old root is kept aside unchanged, a new one (new device keys) gets the documents; a shared document needs a new invite from an owner, and your edits no peer had are carried into it when you join')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const ctx = Context.of(cmd)
