@@ -118,7 +118,9 @@ export class SwarmDocument extends Resource<DocumentEvents> {
       replica: this.replica,
       history: this.history,
       error: (err) => void this.emit('error', err),
-      foldedNew: () => this.checkpoints.schedule()
+      foldedNew: () => this.checkpoints.schedule(),
+      get clientId() { return clientId() },
+      retype: (changes) => this.local.edit(changes, this.history.version, undefined).durable
     })
     this.checkpoints = new CheckpointKeeper({
       store: options.checkpoint,
@@ -339,7 +341,10 @@ export class SwarmDocument extends Resource<DocumentEvents> {
       (block) => this.base.append(block),
       (err) => this.emit('append-error', err),
       // Autobase's append resolves with the local log length after the block.
-      (yjs, length) => this.fold.own.durable(yjs, length),
+      // A superseded update's text was written again (salvage.ts): it is not ours to wait for.
+      (yjs, length, superseded) => {
+        if (!superseded) this.fold.own.durable(yjs, length)
+      },
       Date.now,
       (err) => {
         if (this.base.writable || this.closingOrClosed) return null

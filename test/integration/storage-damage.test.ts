@@ -13,7 +13,8 @@
 // opened (Swarmpad, then the document) and the outcome classified:
 //
 //   reported   SwarmpadError STORAGE_CORRUPT / LIBRARY_CORRUPT / STORAGE_ACCESS
-//              whose message names a path inside the root
+//              (or STORAGE_MOVED naming `swarmpad recover`, for a copied root
+//              or a damaged device file) whose message names a path inside the root
 //   intact     it opened and holds exactly the original text (the damage hit
 //              something that is not needed, or RocksDB recovered)
 //   repaired   it opened without the text, and a healthy peer brought it back
@@ -224,7 +225,11 @@ async function openAndClassify(home: string, original: string, peer: Peer | null
     } catch (err) {
       if (err instanceof Error && err.message.startsWith('timed out')) return { outcome: 'hang', detail: err.message }
       // STORAGE_LOCKED: a damaged pid file that happens to name a live process.
-      if (isSwarmpadError(err) && ['STORAGE_CORRUPT', 'LIBRARY_CORRUPT', 'STORAGE_ACCESS', 'STORAGE_LOCKED'].includes(err.code) && err.message.includes(home)) {
+      // STORAGE_MOVED: the device file of the whole root copied, or damaged
+      // (the two look the same); it names `swarmpad recover`, which reads
+      // every document from a throwaway copy (test/cli/recover.test.ts).
+      const known = ['STORAGE_CORRUPT', 'LIBRARY_CORRUPT', 'STORAGE_ACCESS', 'STORAGE_LOCKED']
+      if (isSwarmpadError(err) && (known.includes(err.code) || (err.code === 'STORAGE_MOVED' && err.message.includes('swarmpad recover'))) && err.message.includes(home)) {
         return { outcome: 'reported', detail: `${err.code}: ${err.message.replace(home, '<home>').slice(0, 160)}` }
       }
       const e = err as Error
