@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import Corestore from 'corestore'
 import hypercoreCrypto from 'hypercore-crypto'
 import { access } from 'node:fs/promises'
@@ -10,6 +11,7 @@ import { prepareRoot, privatizeTree } from './storage/perms.js'
 import { checkDocumentName, Library, type LibraryEntry, type LocalRole } from './storage/library.js'
 import { fromHex, toHex } from './storage/keys.js'
 import { compactStorage, fileCheckpointStore } from './storage/checkpoints.js'
+import { LogSync, syncFile } from './storage/log-sync.js'
 import { documentStorageError, openCorestore } from './storage/cores.js'
 import { assertNotMoved } from './storage/recover.js'
 import { SwarmDocument } from './sync/document.js'
@@ -72,6 +74,8 @@ export class Swarmpad extends Resource<SwarmpadEvents> {
   readonly paths: ReturnType<typeof rootPaths>
   readonly library: Library
   store!: Corestore
+  /// Syncs the store's write-ahead log before an edit is acknowledged.
+  private logSync: LogSync | null = null
   private readonly lock: PidLock
   private readonly options: SwarmpadOptions
   private readonly openDocs = new Map<string, OpenDocument>()
@@ -121,6 +125,9 @@ export class Swarmpad extends Resource<SwarmpadEvents> {
       if (/could not be locked|\block(ed)?\b/i.test(message)) throw new SwarmpadError('STORAGE_LOCKED', `${this.paths.cores} is in use by another process`)
       throw new SwarmpadError('STORAGE_CORRUPT', `cannot open ${this.paths.cores}: ${message}; restore the storage root from a backup or join the documents again from a peer`, { cause: err })
     }
+    this.logSync = new LogSync(this.store)
+    // The device file is written without a sync; a power cut must not leave it empty.
+    await syncFile(join(this.paths.cores, 'CORESTORE')).catch((err) => this.emit('warning', err))
     this.own(this.store)
   }
 
@@ -338,6 +345,9 @@ export class Swarmpad extends Resource<SwarmpadEvents> {
     const entry = this.library.find(key)
     const length = doc.autobase.local.length
     if (entry === undefined || length <= (entry.localLength ?? 0)) return
+    // Only a length whose blocks are durable: after a power cut the log
+    // must hold at least what the library says.
+    if (!doc.closingOrClosed) await this.logSync?.sync()
     await this.library.update(entry.name, { localLength: length })
   }
 
@@ -347,6 +357,7 @@ export class Swarmpad extends Resource<SwarmpadEvents> {
       key,
       encryptionKey,
       checkpoint: fileCheckpointStore(this.paths.checkpoints, namespace),
+      syncLog: () => this.logSync!.sync(),
       ...(ackInterval !== undefined ? { ackInterval } : {})
     })
     doc.on('error', (err) => this.emit('document-error', doc, err))

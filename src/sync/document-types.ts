@@ -38,6 +38,10 @@ export interface DocumentOptions {
   /// Where to keep a local checkpoint of the Y.Doc, so reopening loads one
   /// compact state instead of a snapshot plus the updates after it.
   checkpoint?: CheckpointStore
+  /// Makes what the store wrote durable (see storage/log-sync.ts); an edit's
+  /// `durable` resolves only after it. Without it, "durable" means written
+  /// to the storage (which syncs only when it closes).
+  syncLog?: () => Promise<void>
   /// Tests only: reword every refusal apply() records (see ApplyOptions.word).
   word?: (words: string) => string
 }

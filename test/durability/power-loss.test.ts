@@ -29,17 +29,13 @@
 //   oldest-first run of them, or it refuses with a one-line error naming the
 //   storage root. Never an empty or made-up document, a hang or a crash.
 //
-// KNOWN ISSUE (not a guarantee; the finding of this suite): an edit
-// acknowledged while the daemon runs is NOT durable until one of the above
-// happens: RocksDB's write-ahead log is written without fsync
-// (rocksdb-native's write uses default WriteOptions, sync = false), so a
-// power cut loses it, and the library's recorded log length (library.json,
-// fsynced, recorded right after a session's first append) is then ahead of
-// the log, so the document does not open at all. A power
-// cut in a fresh storage root's first session also empties its CORESTORE
-// device file (written without fsync), and the whole root is refused. These
-// outcomes are reported (figures, console) and asserted only with
-// SWARMPAD_POWER_STRICT=1, which fails until they are fixed.
+// And the guarantee this suite found missing and now holds: an edit
+// acknowledged while the daemon runs is durable. The document fdatasyncs
+// RocksDB's write-ahead log before it acknowledges an append
+// (src/storage/log-sync.ts; rocksdb-native writes with sync = false), the
+// library records only a log length that is synced, and the CORESTORE
+// device file is synced after the store opens. Before that, a cut lost the
+// edits of the running daemon, and the document then refused to open.
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest'
 import { mkdir, open, readFile, rename, stat, truncate, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -52,7 +48,6 @@ import { reportFigures, sleep } from '../fuzz/harness.js'
 
 const unavailable = powerCutUnavailable()
 if (unavailable !== null) console.log(`[skip] test/durability/power-loss.test.ts: ${unavailable}`)
-const STRICT = process.env.SWARMPAD_POWER_STRICT === '1'
 
 /// Daemons this file started (their pids), killed in afterAll if still alive.
 const daemons = new Set<number>()
@@ -151,8 +146,7 @@ describe.skipIf(unavailable !== null)('power loss', () => {
     figures.fresh = { outcome: after.outcome, lost: after.lost.length, acked: acked.length, message: after.message, unsyncedFiles: Object.keys(report.lostFiles ?? {}) }
     console.log(`[power-loss] fresh root, cut in its first session: ${describeOutcome(after, acked)}`)
     expectAnswered(after, d)
-    // KNOWN ISSUE (see the file's header): lost today, hard only with SWARMPAD_POWER_STRICT=1.
-    if (STRICT) expect({ outcome: after.outcome, lost: after.lost }).toEqual({ outcome: 'opened', lost: [] })
+    expect({ outcome: after.outcome, lost: after.lost }).toEqual({ outcome: 'opened', lost: [] })
     await power.stopDaemonAndUnmount()
   })
 
@@ -183,9 +177,8 @@ describe.skipIf(unavailable !== null)('power loss', () => {
       if (kind === 'cut-while-running') {
         // What was durable before the round must not go (unless the document does not open).
         if (after.outcome === 'opened') expect(lostDurable).toEqual([])
-        // KNOWN ISSUE (see the file's header): acknowledged edits of the
-        // running daemon are lost, or the document refuses to open.
-        if (STRICT) expect({ outcome: after.outcome, lost: after.lost }).toEqual({ outcome: 'opened', lost: [] })
+        // Every acknowledged edit of the running daemon is there.
+        expect({ outcome: after.outcome, lost: after.lost }).toEqual({ outcome: 'opened', lost: [] })
       } else {
         // Guarantees: nothing dropped; a clean stop; a reopened store.
         expect({ outcome: after.outcome, lost: after.lost, message: after.message }).toEqual({ outcome: 'opened', lost: [], message: '' })
