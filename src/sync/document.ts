@@ -337,8 +337,18 @@ export class SwarmDocument extends Resource<DocumentEvents> {
     })
     this.base.on('writable', () => this.emit('writable'))
     this.base.on('unwritable', () => this.emit('unwritable'))
+    const syncLog = this.options.syncLog
     this.queue = new AppendQueue(
-      (block) => this.base.append(block),
+      // Acknowledged only once the block is durable against a power cut.
+      syncLog === undefined
+        ? (block) => this.base.append(block)
+        : async (block) => {
+            const appended = await this.base.append(block)
+            // The block is in the log: a failed sync must not append it
+            // again (the queue retries failed appends), so it is reported.
+            await syncLog().catch((err) => this.emit('warning', err))
+            return appended
+          },
       (err) => this.emit('append-error', err),
       // Autobase's append resolves with the local log length after the block.
       // A superseded update's text was written again (salvage.ts): it is not ours to wait for.
