@@ -35,8 +35,6 @@ export class AppendQueue {
   private retryDelay = 0
   private retryTimer: NodeJS.Timeout | null = null
   private last: Promise<void> = Promise.resolve()
-  /// The chunks being appended were superseded (see supersede()).
-  private inFlightSuperseded = false
   /// Blocks appended so far, and the local updates they carried.
   blocks = 0
   updates = 0
@@ -49,11 +47,14 @@ export class AppendQueue {
   constructor(
     private readonly append: (block: Uint8Array) => Promise<unknown>,
     private readonly onError: (err: unknown) => void = () => {},
-    private readonly onDurable: (yjs: Uint8Array, appended: unknown, superseded: boolean) => void = () => {},
+    private readonly onDurable: (yjs: Uint8Array, appended: unknown) => void = () => {},
     private readonly now: () => number = Date.now,
     private readonly permanent: (err: unknown) => Error | null = () => null,
     /// The format of the document's blocks (a v1 document stays v1).
-    private readonly format: () => FormatVersion = () => BLOCK_VERSION
+    private readonly format: () => FormatVersion = () => BLOCK_VERSION,
+    /// Makes appended blocks durable against a power cut (see
+    /// storage/log-sync.ts); waiters resolve after it. It must not throw.
+    private readonly sync: () => Promise<void> = () => Promise.resolve()
   ) {}
 
   /// Updates not yet durable (including those being appended), oldest first.
@@ -103,28 +104,6 @@ export class AppendQueue {
     for (const c of this.pending.splice(0)) for (const w of c.waiters) w.reject(err)
   }
 
-  /// Take every update not yet durable out of the queue: those waiting are
-  /// dropped, the one being appended is marked superseded (when it lands,
-  /// onDurable says so; when it fails, it is not retried). Returns them,
-  /// oldest first, and `settle`, which resolves or rejects everyone who
-  /// waited for them when the promise given settles: the caller writes
-  /// their text again in a new update (see salvage.ts).
-  supersede(): { updates: Uint8Array[]; settle: (durable: Promise<void>) => void } {
-    const chunks = [...this.inFlight, ...this.pending.splice(0)]
-    if (this.inFlight.length > 0) this.inFlightSuperseded = true
-    const waiters: Waiter[] = []
-    for (const c of chunks) waiters.push(...c.waiters.splice(0))
-    return {
-      updates: chunks.map((c) => c.update),
-      settle: (durable) => {
-        durable.then(
-          () => { for (const w of waiters) w.resolve() },
-          (err: unknown) => { for (const w of waiters) w.reject(err instanceof Error ? err : new Error(String(err))) }
-        )
-      }
-    }
-  }
-
   private rejectAll(): void {
     const err = new SwarmpadError('CLOSED', 'document closed before the edit was saved')
     for (const c of this.pending.splice(0)) for (const w of c.waiters) w.reject(err)
@@ -159,13 +138,11 @@ export class AppendQueue {
           continue
         }
         this.inFlight = batch
-        this.inFlightSuperseded = false
         let appended: unknown
         try {
           appended = await this.append(block)
         } catch (err) {
           this.inFlight = []
-          if (this.inFlightSuperseded) continue // its text was written again; nothing waits for it
           const fatal = this.permanent(err)
           if (fatal !== null) {
             for (const c of batch) for (const w of c.waiters) w.reject(fatal)
@@ -192,7 +169,8 @@ export class AppendQueue {
         }
         this.inFlight = []
         this.retryDelay = 0
-        this.onDurable(yjs, appended, this.inFlightSuperseded)
+        this.onDurable(yjs, appended)
+        await this.sync()
         this.blocks++
         for (const c of batch) {
           this.updates += c.count

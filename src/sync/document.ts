@@ -119,9 +119,7 @@ export class SwarmDocument extends Resource<DocumentEvents> {
       replica: this.replica,
       history: this.history,
       error: (err) => void this.emit('error', err),
-      foldedNew: () => this.checkpoints.schedule(),
-      get clientId() { return clientId() },
-      retype: (changes) => this.local.edit(changes, this.history.version, undefined).durable
+      foldedNew: () => this.checkpoints.schedule()
     })
     this.checkpoints = new CheckpointKeeper({
       store: options.checkpoint,
@@ -344,22 +342,10 @@ export class SwarmDocument extends Resource<DocumentEvents> {
     this.base.on('unwritable', () => this.emit('unwritable'))
     const syncLog = this.options.syncLog
     this.queue = new AppendQueue(
-      // Acknowledged only once the block is durable against a power cut.
-      syncLog === undefined
-        ? (block) => this.base.append(block)
-        : async (block) => {
-            const appended = await this.base.append(block)
-            // The block is in the log: a failed sync must not append it
-            // again (the queue retries failed appends), so it is reported.
-            await syncLog().catch((err) => this.emit('warning', err))
-            return appended
-          },
+      (block) => this.base.append(block),
       (err) => this.emit('append-error', err),
       // Autobase's append resolves with the local log length after the block.
-      // A superseded update's text was written again (salvage.ts): it is not ours to wait for.
-      (yjs, length, superseded) => {
-        if (!superseded) this.fold.own.durable(yjs, length)
-      },
+      (yjs, length) => this.fold.own.durable(yjs, length),
       Date.now,
       (err) => {
         if (this.base.writable || this.closingOrClosed) return null
@@ -369,7 +355,13 @@ export class SwarmDocument extends Resource<DocumentEvents> {
         this.fold.dropLocal()
         return new SwarmpadError('NOT_WRITABLE', `this device can no longer write to this document; the edit was not saved (${err instanceof Error ? err.message : String(err)})`)
       },
-      () => this.format
+      () => this.format,
+      // Acknowledged only once the block is durable against a power cut. The
+      // block is in the log by then: a failed sync is reported, not retried
+      // as an append (that would write the block twice).
+      async () => {
+        if (syncLog !== undefined) await syncLog().catch((err) => this.emit('warning', err))
+      }
     )
     // Read the checkpoint and load it into a Y.Doc while Autobase opens.
     const preloaded = key !== null ? this.checkpoints.preload(key) : Promise.resolve(null)

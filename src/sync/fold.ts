@@ -9,8 +9,6 @@ import { SNAPSHOT_INTERVAL } from '../limits.js'
 import type { AppendQueue } from './append-queue.js'
 import type { DocumentView } from './view.js'
 import { allStillThere, collectParts, entryId, takeNew } from './fold-parts.js'
-import { salvageable, salvageChanges } from './salvage.js'
-import type { TextChange } from '../doc/changes.js'
 import { OwnUpdates } from './own-updates.js'
 import { applyParts, integrate, newYDoc, type Replica } from './replica.js'
 import type { TextHistory } from './text-history.js'
@@ -34,18 +32,13 @@ export interface FoldHost {
   invalidateMembership(): void
   /// Put queued local edits into the Y.Doc.
   flushLocal(): void
-  readonly queue: Pick<AppendQueue, 'unsaved' | 'idle' | 'discard' | 'supersede'>
+  readonly queue: Pick<AppendQueue, 'unsaved' | 'idle' | 'discard'>
   readonly replica: Replica
   readonly history: TextHistory
   /// A fold failed (emitted as the document's `error`).
   error(err: unknown): void
   /// New entries were folded in (a checkpoint may be due).
   foldedNew(): void
-  /// This device's Yjs clientID.
-  readonly clientId: number
-  /// Make `changes` (to the text as it is) a local edit of this device;
-  /// resolves once durable.
-  retype(changes: TextChange[]): Promise<void>
 }
 
 /// Brings the Y.Doc up to the view, outside apply(): folds new update
@@ -66,16 +59,6 @@ export class ViewFold {
   loaded = false
   /// The append queue gave up on local updates (see the queue's `permanent`).
   droppedLocal = false
-  /// Log position of the oldest update of ours that every peer refused
-  /// because it built on text that left (salvage.ts), or -1: the next
-  /// rebuild types it and every later one of ours again.
-  salvageFrom = -1
-  /// Updates of ours typed again so far (salvage.ts).
-  salvaged = 0
-  /// A rebuild was put off (see rebuild()): the next fold tries again.
-  rebuildDue = false
-  /// Rebuilds put off so far.
-  deferredRebuilds = 0
   readonly own = new OwnUpdates()
 
   constructor(private readonly host: FoldHost) {}
@@ -131,11 +114,6 @@ export class ViewFold {
   private async fold(): Promise<void> {
     if (this.host.closing || !this.host.isOpen()) return
     const core = this.host.view.updates
-    if (this.rebuildDue) {
-      await this.settleOwn()
-      await this.rebuild(true)
-      return
-    }
     if (this.truncatedTo !== Infinity) {
       const from = Math.min(this.truncatedTo, this.folded)
       this.truncatedTo = Infinity
@@ -151,7 +129,7 @@ export class ViewFold {
         for (const [seq, index] of this.own.index) if (index >= from) this.own.index.delete(seq)
       }
     }
-    if ((await this.settleOwn()) || this.droppedLocal || this.salvageFrom !== -1) {
+    if ((await this.settleOwn()) || this.droppedLocal) {
       await this.rebuild(true)
       return
     }
@@ -201,13 +179,7 @@ export class ViewFold {
       if (block === null) continue
       const r = decodeRejectionEntry(block, this.host.format)
       if (own.pending.has(r.seq) && b4a.equals(r.writer, this.host.local)) {
-        if (salvageable(r.code, r.reason)) {
-          // Built on text that left: typed again at the rebuild (with every
-          // later update of ours, which cannot continue its clock).
-          if (this.salvageFrom === -1 || r.seq < this.salvageFrom) this.salvageFrom = r.seq
-        } else {
-          own.pending.delete(r.seq)
-        }
+        own.pending.delete(r.seq)
         drop = true
       }
     }
@@ -287,32 +259,13 @@ export class ViewFold {
     // settled go back in (those the view holds are repeats to Yjs; those a
     // reorder took out of it must stay: they will be back).
     this.own.index = seen
-    host.flushLocal()
-    // Before settleSigned(), which would take refused ones for skipped.
-    const removed = removedForGood(self, view)
-    if (removed) this.salvageFrom = -1
-    const salvage = this.takeSalvage()
     this.settleSigned()
-    if (removed) this.dropOwn()
-    if (salvage === null) parts.push(...this.own.pending.values(), ...host.queue.unsaved)
-    else parts.push(...this.own.pending.values())
-    applyParts(doc, parts)
-    if (salvage === null && (doc.store.pendingStructs !== null || doc.store.pendingDs !== null)) {
-      // Some of our updates build on text the view no longer holds (its
-      // writer is being removed) while their fate is open: Yjs would hold
-      // them back, and this device's clock would fall below what its log
-      // already used, so its next edits would reuse those clocks. Keep the
-      // Y.Doc as it is until their fate is final (refused: salvage.ts; or
-      // accepted after a reorder).
-      doc.destroy()
-      this.rebuildDue = true
-      this.deferredRebuilds++
-      return
-    }
-    this.rebuildDue = false
+    if (removedForGood(self, view)) this.dropOwn()
+    host.flushLocal()
     this.droppedLocal = false
+    parts.push(...this.own.pending.values(), ...host.queue.unsaved)
+    applyParts(doc, parts)
     const old = host.replica.doc
-    const retyped = salvage === null ? [] : salvageChanges(old, doc, salvage.doomed, host.clientId)
     host.replica.set(doc)
     host.replica.keepClientId()
     this.adopt({ end, ids, idsStart: from, seen, self: selfN })
@@ -323,39 +276,9 @@ export class ViewFold {
     const next = host.replica.ytext.toString()
     if (!announce) {
       history.reset(textOf(next))
-    } else {
-      const cs = changeSetOf(diffChanges(history.text.toString(), next), history.text.length)
-      if (!cs.empty) history.advance(cs, 'remote')
+      return
     }
-    if (salvage !== null) {
-      this.salvaged += salvage.doomed.length
-      let durable: Promise<void> = Promise.resolve()
-      try {
-        if (retyped.length > 0) durable = host.retype(retyped)
-      } catch (err) {
-        durable = Promise.reject(err)
-      }
-      salvage.settle(durable)
-    }
-  }
-
-  /// The updates of ours a salvage types again (the refused one, every later
-  /// one in the log, and every one not durable yet), taken out of the
-  /// pending ones and the append queue; null when none is due.
-  private takeSalvage(): { doomed: Uint8Array[]; settle: (durable: Promise<void>) => void } | null {
-    const from = this.salvageFrom
-    if (from === -1) return null
-    this.salvageFrom = -1
-    const doomed: Uint8Array[] = []
-    for (const [seq, yjs] of [...this.own.pending].sort((a, b) => a[0] - b[0])) {
-      if (seq >= from || seq < 0) {
-        doomed.push(yjs)
-        this.own.pending.delete(seq)
-        this.own.index.delete(seq)
-      }
-    }
-    const queued = this.host.queue.supersede()
-    doomed.push(...queued.updates)
-    return { doomed, settle: queued.settle }
+    const cs = changeSetOf(diffChanges(history.text.toString(), next), history.text.length)
+    if (!cs.empty) history.advance(cs, 'remote')
   }
 }

@@ -216,13 +216,11 @@ describe('authorship and membership on every peer', () => {
     }
   })
 
-  test('text typed next to a removed writer\'s dropped text is refused everywhere, then typed again by its author where it was; its author keeps editing', async () => {
+  test('text typed next to a removed writer\'s dropped text is refused everywhere, and its author keeps editing', async () => {
     // As above, but c also types right after b's concurrent text: c's Yjs
     // items then point at items that never reach the view. apply() refuses
     // c's update the same way everywhere (instead of Yjs holding it back
-    // forever); c, seeing the signed refusal, types that text again next to
-    // the text the view still holds (src/sync/salvage.ts), so nothing c
-    // typed is lost, and c's Yjs clock is not stuck: c edits on.
+    // forever), and c's Yjs clock is not stuck: c edits on.
     // Keys are random: take an owner whose key is in the lower half, so each
     // joiner is above it with odds of at least one half (an owner key near the
     // top made twenty joiners too few in a CI run).
@@ -252,26 +250,18 @@ describe('authorship and membership on every peer', () => {
 
     connect(a.doc, b.doc)
     connect(a.doc, c.doc)
-    // The refusal is final once signed: the indexer (a) acks, as the
-    // daemon's documents do every few seconds (ackInterval).
-    await eventually(async () => {
-      await a.doc.autobase.ack().catch(() => {})
-      await Promise.all([a.doc.update(), c.doc.update()])
-      return [a.doc, c.doc].every((d) => d.text.toString() === 'base. c-next-to-b')
-    }, 'c’s text typed again on every member', 30_000)
     await converge([a.doc, b.doc, c.doc])
     for (const d of [a.doc, b.doc, c.doc]) {
-      expect(d.text.toString()).toBe('base. c-next-to-b')
-      expect(yText(d)).toBe('base. c-next-to-b')
+      expect(d.text.toString()).toBe('base. ')
+      expect(yText(d)).toBe('base. ')
     }
     const reasons = await rejectionList(a.doc)
     expect(await rejectionList(c.doc)).toEqual(reasons)
-    // The refusal happened (without it nothing needed typing again).
     expect(reasons.some((r) => r.endsWith('update builds on text that is not in the document'))).toBe(true)
 
     await c.doc.edit([{ from: 0, insert: 'c: ' }]).durable
     await converge([a.doc, c.doc])
-    expect(a.doc.text.toString()).toBe('c: base. c-next-to-b')
+    expect(a.doc.text.toString()).toBe('c: base. ')
     expect((await rejectionList(a.doc)).length).toBe(reasons.length)
   })
 
