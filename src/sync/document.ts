@@ -12,7 +12,6 @@ import type { RejectionEntry, UpdateEntry } from '../doc/entries.js'
 import type { TextChange } from '../doc/changes.js'
 import { AppendQueue } from './append-queue.js'
 import { guardAutobase } from './autobase-guard.js'
-import { gateFastForward } from './fast-forward-gate.js'
 import { SigningWatch } from './signing-watch.js'
 import { CheckpointKeeper } from './checkpoint-keeper.js'
 import type { DocumentChange, DocumentEvents, DocumentOptions, DocumentState, EditResult } from './document-types.js'
@@ -319,10 +318,6 @@ export class SwarmDocument extends Resource<DocumentEvents> {
       encrypted: true,
       ...(ackInterval !== undefined ? { ackInterval } : {})
     })
-    // Fast-forwards only until this device writes to the document: after
-    // one, apply() could need entries that only an absent peer has, and
-    // every append waits for apply() (see fast-forward-gate.ts).
-    gateFastForward(this.base)
     for (const stream of this.earlyStreams.splice(0)) {
       if (!stream.destroyed) this.base.wakeupProtocol.addStream(stream)
     }
