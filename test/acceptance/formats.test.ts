@@ -3,6 +3,7 @@ import { cp, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { waitFor } from '../helpers/cli.js'
 import { InstalledNet } from './harness.js'
+import { lockNamespaces } from '../lan/netns.js'
 
 // The installed command (npm pack + npm install -g) on a storage root made by
 // the release before format 2 (test/fixtures/v1-roots): its documents stay
@@ -15,8 +16,16 @@ type Ls = { documents: Array<{ name: string; format: number }> }
 describe('acceptance: documents of an older release, and swarmpad upgrade', () => {
   const net = new InstalledNet()
 
-  beforeAll(() => net.ready(), 300_000)
-  afterAll(() => net.close(), 60_000)
+  // Not beside the namespace suites (see test/integration/v1-roots.test.ts).
+  let unlock: (() => void) | null = null
+  beforeAll(async () => {
+    unlock = await lockNamespaces()
+    await net.ready()
+  }, 600_000)
+  afterAll(async () => {
+    await net.close()
+    unlock?.()
+  }, 60_000)
 
   it('an older root shows format 1; upgrade moves a document to format 2 and its member follows with the same text', async () => {
     const ann = await net.device()

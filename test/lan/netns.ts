@@ -190,7 +190,9 @@ export class NamespaceDevice {
 
 /// The namespace suites (test/lan, test/acceptance/island-lan) run one at a
 /// time: two LANs of devices starting at once on two cores made the LAN suite
-/// miss its deadlines. Resolves with the function that releases the lock.
+/// miss its deadlines. The v1-root joins (v1-roots, acceptance formats) take
+/// it too: beside these suites they timed out. Resolves with the function
+/// that releases the lock.
 export async function lockNamespaces(ms = 280_000): Promise<() => void> {
   const lock = '/tmp/swarmpad-netns-suite.lock'
   const end = Date.now() + ms
