@@ -69,8 +69,8 @@ describe('v1 storage roots', () => {
       // and writes format 1 too, and both converge. Opt-in
       // (SWARMPAD_V1_JOIN=1): this join sometimes never completes under CPU
       // load (2 of 3 runs beside stress-ng --cpu 2, on the code of the stop
-      // before too; README known issues); test/acceptance/formats.test.ts
-      // joins a format 1 document with the installed command on every run.
+      // before too; README known issues; test/acceptance/formats.test.ts has
+      // the same opt-in).
       if (process.env.SWARMPAD_V1_JOIN === '1') {
         const code = (JSON.parse(await ann.ok(['invite', 'team.md', '--json'])) as { code: string }).code
         const dan = await net.device()
